@@ -1,0 +1,282 @@
+"""The conflict engine: a space-time index of plan items and the exact checks on its candidates.
+
+`PlanIndex.add` checks new items against everything already indexed (and among themselves) and
+then indexes them; `check` is one `add` into an empty index.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+
+import numpy as np
+from numpy.typing import NDArray
+
+from detente.errors import DetenteError
+from detente.geo import split_length_m
+from detente.model import Agreement, Area, Conflict, Flight, Item, ItemRef, Kind
+
+from . import report
+from .areas import PreparedArea, prepare_area
+from .crossing import area_crossings
+from .grid import Boxes, GridSpec, SortedCells, cross_pairs, file_boxes, self_pairs
+from .kinematics import flight_losses
+from .overlap import compare_areas
+from .rules import area_margin_m, flight_rule, pairing
+from .trajectories import Pieces, flight_pieces
+
+__all__ = ["DuplicateItemError", "PlanIndex", "check"]
+
+IntArray = NDArray[np.int64]
+Progress = Callable[[str], None]
+
+# Space-time cells for flight pieces, and space-only cells for areas. Measured on
+# `benchmarks/strategic.py`: cells near the piece length and bins near a piece's duration.
+FLIGHT_CELL_M = 60_000.0
+FLIGHT_BIN_S = 600.0
+AREA_CELL_M = 100_000.0
+
+
+class DuplicateItemError(DetenteError):
+    """An item with the same `(party, id)` is already indexed or given twice."""
+
+    def __init__(self, ref: ItemRef) -> None:
+        self.ref = ref
+        super().__init__(f"item {ref.party}/{ref.id} is given more than once")
+
+
+class PlanIndex:
+    """Indexed plan items under one agreement; checks new items incrementally.
+
+    >>> from detente.model import Shape
+    >>> index = PlanIndex()
+    >>> block = Area(Kind.AIRSPACE, "blue", "orbit", Shape(center=(36.0, 35.0), radius_m=5000),
+    ...              start=0.0, end=3600.0)
+    >>> index.add([block])
+    []
+    >>> other = Area(Kind.AIRSPACE, "red", "cap", Shape(center=(36.1, 35.0), radius_m=5000),
+    ...              start=1800.0, end=7200.0)
+    >>> [c.kind.value for c in index.add([other])]
+    ['air']
+    """
+
+    def __init__(self, agreement: Agreement | None = None) -> None:
+        self.agreement = agreement or Agreement()
+        self._flight_grid = GridSpec(FLIGHT_CELL_M, FLIGHT_BIN_S)
+        self._area_grid = GridSpec(AREA_CELL_M, 0.0)
+        self._split_m = split_length_m(self.agreement.horizontal_m)
+        self._items: list[Item] = []
+        self._dead = np.zeros(0, bool)
+        self._refs: dict[ItemRef, int] = {}
+        self._party_codes: dict[str, int] = {}
+        self._party = np.empty(0, np.int64)
+        self._pieces = _no_pieces()
+        self._piece_boxes = _no_boxes()
+        self._piece_cells = SortedCells.empty()
+        self._areas: list[PreparedArea] = []
+        self._area_item = np.empty(0, np.int64)
+        self._area_boxes = _no_boxes()
+        self._area_cells = SortedCells.empty()
+
+    def __len__(self) -> int:
+        return len(self._refs)
+
+    def __contains__(self, ref: object) -> bool:
+        return ref in self._refs
+
+    def items(self) -> list[Item]:
+        """The indexed items, in the order they were added."""
+        return [self._items[k] for k in sorted(self._refs.values())]
+
+    def remove(self, refs: Iterable[ItemRef]) -> None:
+        """Forget items; unknown references are ignored."""
+        for ref in refs:
+            k = self._refs.pop(ref, None)
+            if k is not None:
+                self._dead[k] = True
+
+    def add(self, items: Sequence[Item], progress: Progress | None = None) -> list[Conflict]:
+        """Check `items` against the index and among themselves, then index them."""
+        say = progress or (lambda _stage: None)
+        base = len(self._items)
+        seen: set[ItemRef] = set()
+        for item in items:
+            ref = ItemRef(item.party, item.id)
+            if ref in self._refs or ref in seen:
+                raise DuplicateItemError(ref)
+            seen.add(ref)
+        self._items.extend(items)
+        self._dead = np.concatenate([self._dead, np.zeros(len(items), bool)])
+        codes = self._party_codes
+        party = [codes.setdefault(item.party, len(codes)) for item in items]
+        self._party = np.concatenate([self._party, np.asarray(party, np.int64)])
+        try:
+            conflicts = self._check_new(base, say)
+        except BaseException:
+            del self._items[base:]
+            self._dead = self._dead[:base]
+            self._party = self._party[:base]
+            raise
+        for k, item in enumerate(items, start=base):
+            self._refs[ItemRef(item.party, item.id)] = k
+        return conflicts
+
+    # -- the work -------------------------------------------------------------------------
+
+    def _check_new(self, base: int, say: Progress) -> list[Conflict]:
+        agreement = self.agreement
+        new = range(base, len(self._items))
+        flights = [k for k in new if isinstance(self._items[k], Flight)]
+        areas = [k for k in new if isinstance(self._items[k], Area)]
+
+        say("splitting flights")
+        pieces = flight_pieces([self._items[k] for k in flights], flights, self._split_m)  # type: ignore[misc]
+        n_old_pieces = len(self._pieces)
+        boxes = pieces.boxes(agreement.horizontal_m / 2)
+        cells = file_boxes(boxes, self._flight_grid, id_offset=n_old_pieces)
+
+        say("preparing areas")
+        prepared = [prepare_area(self._items[k]) for k in areas]  # type: ignore[arg-type]
+        area_boxes = _area_boxes(prepared, agreement)
+        n_old_areas = len(self._areas)
+        area_cells = file_boxes(area_boxes, self._area_grid, id_offset=n_old_areas)
+
+        all_pieces = Pieces.concat([self._pieces, pieces])
+        all_piece_boxes = Boxes.concat([self._piece_boxes, boxes])
+        all_areas = self._areas + prepared
+        all_area_boxes = Boxes.concat([self._area_boxes, area_boxes])
+        all_area_item = np.concatenate([self._area_item, np.asarray(areas, np.int64)])
+
+        say("finding candidates")
+        # Flight pieces against flight pieces: new among themselves, new against old.
+        fi, fj = self_pairs(cells, all_piece_boxes, self._flight_grid)
+        qi, qj = cross_pairs(boxes, self._piece_cells, self._piece_boxes, self._flight_grid)
+        fi = np.concatenate([fi, qi + n_old_pieces])
+        fj = np.concatenate([fj, qj])
+        # Flight pieces against areas: new pieces against all areas, old pieces against new areas.
+        merged_area_cells = self._area_cells.merged(area_cells)
+        pa_piece, pa_area = cross_pairs(boxes, merged_area_cells, all_area_boxes, self._area_grid)
+        pa_piece = pa_piece + n_old_pieces
+        ap_area, ap_piece = cross_pairs(area_boxes, self._piece_cells, self._piece_boxes,
+                                        self._flight_grid)
+        pa_piece = np.concatenate([pa_piece, ap_piece])
+        pa_area = np.concatenate([pa_area, ap_area + n_old_areas])
+        # Areas against areas.
+        ai, aj = self_pairs(area_cells, all_area_boxes, self._area_grid)
+        bi, bj = cross_pairs(area_boxes, self._area_cells, self._area_boxes, self._area_grid)
+        ai = np.concatenate([ai, bi + n_old_areas])
+        aj = np.concatenate([aj, bj])
+
+        say("checking pairs")
+        owner = all_pieces.owner
+        fi, fj = self._eligible(fi, fj, owner[fi], owner[fj])
+        losses = flight_losses(all_pieces, fi, fj, agreement.horizontal_m, agreement.vertical_m)
+        conflicts = report.flight_conflicts(self._items, all_pieces, losses)
+
+        pa_piece, pa_area = self._eligible(pa_piece, pa_area, owner[pa_piece],
+                                           all_area_item[pa_area])
+        conflicts += self._crossings(all_areas, all_area_item, all_pieces, pa_piece, pa_area)
+
+        ai, aj = self._eligible(ai, aj, all_area_item[ai], all_area_item[aj])
+        conflicts += self._overlaps(all_areas, ai, aj)
+
+        self._pieces = all_pieces
+        self._piece_boxes = all_piece_boxes
+        self._piece_cells = self._piece_cells.merged(cells)
+        self._areas = all_areas
+        self._area_item = all_area_item
+        self._area_boxes = all_area_boxes
+        self._area_cells = merged_area_cells
+        return sorted(conflicts, key=lambda c: (c.start, c.a, c.b, c.kind.value, c.end))
+
+    def _eligible(
+        self, i: IntArray, j: IntArray, item_i: IntArray, item_j: IntArray
+    ) -> tuple[IntArray, IntArray]:
+        """Candidate pairs whose items are alive, distinct and of parties the agreement compares."""
+        keep = (item_i != item_j) & ~self._dead[item_i] & ~self._dead[item_j]
+        if not self.agreement.include_own:
+            keep &= self._party[item_i] != self._party[item_j]
+        return i[keep], j[keep]
+
+    def _crossings(
+        self,
+        areas: list[PreparedArea],
+        area_item: IntArray,
+        pieces: Pieces,
+        piece_idx: IntArray,
+        area_idx: IntArray,
+    ) -> list[Conflict]:
+        out: list[Conflict] = []
+        if len(area_idx) == 0:
+            return out
+        order = np.argsort(area_idx, kind="stable")
+        area_idx, piece_idx = area_idx[order], piece_idx[order]
+        bounds = np.flatnonzero(np.r_[True, area_idx[1:] != area_idx[:-1], True])
+        for s, e in zip(bounds[:-1], bounds[1:], strict=True):
+            prepared = areas[int(area_idx[s])]
+            rule = flight_rule(prepared.item, self.agreement)
+            if rule is None:
+                continue
+            parts = area_crossings(
+                prepared, rule, pieces, piece_idx[s:e], self.agreement.time_buffer_s
+            )
+            out += report.crossing_conflicts(
+                self._items, int(area_item[area_idx[s]]), rule, pieces, parts
+            )
+        return out
+
+    def _overlaps(self, areas: list[PreparedArea], ai: IntArray, aj: IntArray) -> list[Conflict]:
+        out: list[Conflict] = []
+        for i, j in zip(ai.tolist(), aj.tolist(), strict=True):
+            first, second = areas[i], areas[j]
+            found = pairing(first.item.kind, second.item.kind)
+            if found is None:
+                continue
+            kind, swap = found
+            if swap or (
+                first.item.kind is second.item.kind and second.item.ref < first.item.ref
+            ):
+                first, second = second, first
+            verdict = compare_areas(first, second, kind, self.agreement)
+            if verdict is not None:
+                out.append(report.area_conflict(first, second, kind, verdict))
+        return out
+
+
+def _no_pieces() -> Pieces:
+    f = np.empty(0, np.float64)
+    p = np.empty((0, 3), np.float64)
+    return Pieces(np.empty(0, np.int64), f, f, p, p, f, f)
+
+
+def _no_boxes() -> Boxes:
+    p = np.empty((0, 3), np.float64)
+    f = np.empty(0, np.float64)
+    return Boxes(p, p, f, f)
+
+
+def _area_boxes(prepared: list[PreparedArea], agreement: Agreement) -> Boxes:
+    if not prepared:
+        return _no_boxes()
+    margin = np.array([area_margin_m(p.item, agreement) for p in prepared])[:, None]
+    return Boxes(
+        np.array([p.lo for p in prepared]) - margin,
+        np.array([p.hi for p in prepared]) + margin,
+        np.array([p.item.start - agreement.time_buffer_s for p in prepared]),
+        np.array([p.item.end + agreement.time_buffer_s for p in prepared]),
+    )
+
+
+def check(
+    items: Sequence[Item], agreement: Agreement | None = None, progress: Progress | None = None
+) -> list[Conflict]:
+    """Every conflict among `items` under `agreement` (SPEC defaults when None), in time order.
+
+    >>> from detente.model import Shape
+    >>> ground = Area(Kind.GROUND, "red", "bn-1", Shape(center=(37.0, 36.0), radius_m=500),
+    ...               start=0.0, end=3600.0)
+    >>> strike = Area(Kind.STRIKE, "blue", "tgt-7", Shape(center=(37.01, 36.0)), start=600.0,
+    ...               end=900.0, reach_m=1000.0)
+    >>> [(c.kind.value, c.a.id, c.b.id) for c in check([ground, strike])]
+    [('strike-ground', 'tgt-7', 'bn-1')]
+    """
+    return PlanIndex(agreement).add(items, progress)

@@ -1,0 +1,141 @@
+"""Flights as arrays of straight ECEF pieces with linear time and altitude.
+
+Each leg is split along its geodesic into pieces no longer than `split_length_m` (see `geo`), and
+each piece is flown on its chord: position and altitude are linear in time, so the distance between
+two aircraft on two pieces is a quadratic in time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+
+from detente.geo import GEOD, ecef
+from detente.model import Flight
+
+from .grid import Boxes
+
+__all__ = ["Pieces", "flight_pieces"]
+
+FloatArray = NDArray[np.float64]
+IntArray = NDArray[np.int64]
+
+
+@dataclass(slots=True)
+class Pieces:
+    """Straight pieces of flights. Row k flies from `p0[k]` at `t0[k]` to `p1[k]` at `t1[k]`."""
+
+    owner: IntArray  # index of the flight in the item list the pieces were built from
+    t0: FloatArray
+    t1: FloatArray
+    p0: FloatArray  # (n, 3) ECEF of the ground point, m
+    p1: FloatArray
+    z0: FloatArray  # altitude, m
+    z1: FloatArray
+
+    def __len__(self) -> int:
+        return len(self.t0)
+
+    @property
+    def velocity(self) -> FloatArray:
+        dt = (self.t1 - self.t0)[:, None]
+        return (self.p1 - self.p0) / dt
+
+    @property
+    def climb(self) -> FloatArray:
+        return (self.z1 - self.z0) / (self.t1 - self.t0)
+
+    def take(self, idx: IntArray) -> Pieces:
+        return Pieces(
+            self.owner[idx],
+            self.t0[idx],
+            self.t1[idx],
+            self.p0[idx],
+            self.p1[idx],
+            self.z0[idx],
+            self.z1[idx],
+        )
+
+    @staticmethod
+    def concat(parts: list[Pieces]) -> Pieces:
+        return Pieces(
+            np.concatenate([p.owner for p in parts]),
+            np.concatenate([p.t0 for p in parts]),
+            np.concatenate([p.t1 for p in parts]),
+            np.concatenate([p.p0 for p in parts]).reshape(-1, 3),
+            np.concatenate([p.p1 for p in parts]).reshape(-1, 3),
+            np.concatenate([p.z0 for p in parts]),
+            np.concatenate([p.z1 for p in parts]),
+        )
+
+    def position(self, k: IntArray, t: FloatArray) -> tuple[FloatArray, FloatArray]:
+        """Ground point (ECEF) and altitude of pieces `k` at times `t`."""
+        f = ((t - self.t0[k]) / (self.t1[k] - self.t0[k]))[:, None]
+        p = self.p0[k] + f * (self.p1[k] - self.p0[k])
+        z = self.z0[k] + f[:, 0] * (self.z1[k] - self.z0[k])
+        return p, z
+
+    def boxes(self, margin_m: float) -> Boxes:
+        """Bounding boxes of the chords, grown by `margin_m`."""
+        return Boxes(
+            np.minimum(self.p0, self.p1) - margin_m,
+            np.maximum(self.p0, self.p1) + margin_m,
+            self.t0.copy(),
+            self.t1.copy(),
+        )
+
+
+def flight_pieces(flights: Sequence[Flight], owners: Sequence[int], max_len_m: float) -> Pieces:
+    """Split every leg of `flights` into chord pieces of at most `max_len_m` of geodesic."""
+    counts = np.fromiter((len(f.times) for f in flights), np.int64, len(flights))
+    lon = np.fromiter((v for f in flights for v in f.lon), np.float64, int(counts.sum()))
+    lat = np.fromiter((v for f in flights for v in f.lat), np.float64, len(lon))
+    alt = np.fromiter((v for f in flights for v in f.alt_m), np.float64, len(lon))
+    tim = np.fromiter((v for f in flights for v in f.times), np.float64, len(lon))
+    owner_of_point = np.repeat(np.asarray(owners, np.int64), counts)
+
+    start = np.flatnonzero(owner_of_point[:-1] == owner_of_point[1:]) if len(lon) > 1 else []
+    start = np.asarray(start, np.int64)
+    # Flights whose consecutive positions repeat at the same time carry no motion there.
+    start = start[tim[start + 1] > tim[start]]
+    end = start + 1
+    az, _, dist = GEOD.inv(lon[start], lat[start], lon[end], lat[end])
+    az = np.asarray(az, np.float64)
+    dist = np.asarray(dist, np.float64)
+    n_pieces = np.maximum(1, np.ceil(dist / max_len_m).astype(np.int64))
+
+    leg = np.repeat(np.arange(len(start), dtype=np.int64), n_pieces)
+    k = np.arange(len(leg), dtype=np.int64) - np.repeat(np.cumsum(n_pieces) - n_pieces, n_pieces)
+    f0 = k / n_pieces[leg]
+    f1 = (k + 1) / n_pieces[leg]
+
+    def along(f: FloatArray) -> tuple[FloatArray, FloatArray]:
+        s, e = start[leg], end[leg]
+        out_lon = np.where(f >= 1.0, lon[e], lon[s])
+        out_lat = np.where(f >= 1.0, lat[e], lat[s])
+        mid = (f > 0.0) & (f < 1.0)
+        if mid.any():
+            mlon, mlat, _ = GEOD.fwd(lon[s][mid], lat[s][mid], az[leg][mid], dist[leg][mid] * f[mid])
+            out_lon[mid] = mlon
+            out_lat[mid] = mlat
+        return out_lon, out_lat
+
+    lon0, lat0 = along(f0)
+    lon1, lat1 = along(f1)
+    s, e = start[leg], end[leg]
+    t0 = tim[s] + f0 * (tim[e] - tim[s])
+    t1 = tim[s] + f1 * (tim[e] - tim[s])
+    z0 = alt[s] + f0 * (alt[e] - alt[s])
+    z1 = alt[s] + f1 * (alt[e] - alt[s])
+    return Pieces(
+        owner=owner_of_point[s],
+        t0=t0,
+        t1=t1,
+        p0=ecef(lon0, lat0),
+        p1=ecef(lon1, lat1),
+        z0=z0,
+        z1=z1,
+    )
