@@ -138,7 +138,9 @@ def _print_table(
 ) -> None:
     if output is None:
         console = Console()
-        print_table(console if console.is_terminal else Console(width=140), conflicts, items, seconds)
+        print_table(
+            console if console.is_terminal else Console(width=140), conflicts, items, seconds
+        )
         return
     with output.open("w", encoding="utf-8") as handle:
         print_table(Console(file=handle, width=160), conflicts, items, seconds)
@@ -158,7 +160,7 @@ def main() -> None:
     """Entry point of the `detente` command: a failure of Détente itself is one clear line."""
     try:
         app()
-    except Exception as error:  # noqa: BLE001 - the last line of defence before the user
+    except Exception as error:
         Console(stderr=True).print(
             f"[red]internal error:[/] {type(error).__name__}: {error} "
             "(please report it with the command and its input)",

@@ -66,7 +66,9 @@ def summary_line(items: int, conflicts: int, seconds: float) -> str:
     return f"{items} plan item(s) checked, {conflicts} conflict(s), in {seconds:.2f} s"
 
 
-def print_table(console: Console, conflicts: Sequence[Conflict], items: int, seconds: float) -> None:
+def print_table(
+    console: Console, conflicts: Sequence[Conflict], items: int, seconds: float
+) -> None:
     if conflicts:
         console.print(conflicts_table(conflicts))
     console.print(summary_line(items, len(conflicts), seconds))

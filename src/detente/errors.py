@@ -12,8 +12,9 @@ class DetenteError(Exception):
 class PlanError(DetenteError):
     """A plan file, or one feature of it, breaks the plan-file contract.
 
-    >>> str(PlanError("plans.geojson", "coordTimes", "must be non-decreasing", index=3, item_id="v1"))
-    'plans.geojson: feature 3 (id v1): coordTimes: must be non-decreasing'
+    >>> error = PlanError("a.json", "coordTimes", "must be non-decreasing", index=3, item_id="v1")
+    >>> str(error)
+    'a.json: feature 3 (id v1): coordTimes: must be non-decreasing'
     """
 
     def __init__(
@@ -36,7 +37,9 @@ class PlanError(DetenteError):
     def message(self) -> str:
         where = [self.source]
         if self.index is not None:
-            where.append(f"feature {self.index}" + (f" (id {self.item_id})" if self.item_id else ""))
+            where.append(
+                f"feature {self.index}" + (f" (id {self.item_id})" if self.item_id else "")
+            )
         if self.field:
             where.append(self.field)
         return ": ".join([*where, self.reason])

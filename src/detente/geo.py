@@ -131,7 +131,7 @@ def split_length_m(horizontal_m: float) -> float:
 
 
 def unit_mean_position(lon_deg: ArrayLike, lat_deg: ArrayLike) -> tuple[float, float]:
-    """The (lon, lat) of the normalised mean of unit vectors: a centre that ignores the antimeridian.
+    """The (lon, lat) of the normalised mean of unit vectors: a centre blind to the antimeridian.
 
     >>> [round(v, 6) for v in unit_mean_position([179.0, -179.0], [10.0, 10.0])]
     [180.0, 10.001493]

@@ -92,6 +92,10 @@ class Shape:
     """A horizontal shape in WGS84 degrees: polygons, or a circle (centre + radius).
 
     Polygon edges are geodesics. A circle with radius 0 is a point (a strike's aim point).
+    Each polygon is its rings, exterior first then holes; each ring is closed (its last
+    `(lon, lat)` vertex repeats its first) and has at least 3 distinct corners and no vertex
+    repeated consecutively. Longitudes stay in [-180, 180]: an edge whose ends differ by more
+    than 180 degrees crosses the antimeridian.
     """
 
     polygons: tuple[PolygonRings, ...] = ()

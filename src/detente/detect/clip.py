@@ -40,8 +40,9 @@ def flight_position(flight: Flight, t: float) -> tuple[float, float, float]:
 
 def _circle(lon: float, lat: float, radius_m: float) -> list[list[float]]:
     az = np.linspace(0.0, 360.0, CIRCLE_VERTICES, endpoint=False)
-    lons, lats, _ = GEOD.fwd(np.full_like(az, lon), np.full_like(az, lat), az,
-                             np.full_like(az, radius_m))
+    lons, lats, _ = GEOD.fwd(
+        np.full_like(az, lon), np.full_like(az, lat), az, np.full_like(az, radius_m)
+    )
     ring = [[float(x), float(y)] for x, y in zip(lons, lats, strict=True)]
     return [*ring, ring[0]]
 

@@ -53,16 +53,22 @@ def _subpieces(pieces: Pieces, k: IntArray) -> tuple[IntArray, FloatArray, Float
     return k[row], q / m[row], (q + 1) / m[row]
 
 
-def _fractions(ax: FloatArray, ay: FloatArray, bx: FloatArray, by: FloatArray,
-               cx: FloatArray, cy: FloatArray) -> FloatArray:
+def _fractions(
+    ax: FloatArray, ay: FloatArray, bx: FloatArray, by: FloatArray, cx: FloatArray, cy: FloatArray
+) -> FloatArray:
     """Where points `c` project on segments `a -> b`, as a fraction of the segment."""
     dx, dy = bx - ax, by - ay
     return ((cx - ax) * dx + (cy - ay) * dy) / (dx * dx + dy * dy)
 
 
-def _clip_spans(lines: NDArray[np.object_], region: shapely.Geometry,
-                ax: FloatArray, ay: FloatArray, bx: FloatArray, by: FloatArray
-                ) -> tuple[IntArray, Spans]:
+def _clip_spans(
+    lines: NDArray[np.object_],
+    region: shapely.Geometry,
+    ax: FloatArray,
+    ay: FloatArray,
+    bx: FloatArray,
+    by: FloatArray,
+) -> tuple[IntArray, Spans]:
     """Spans of each segment inside `region`: (row of the segment, fraction span)."""
     clipped = shapely.intersection(lines, region)
     parts, row = shapely.get_parts(clipped, return_index=True)
@@ -94,7 +100,9 @@ def area_crossings(
     span_t = (f1 - f0) * (pieces.t1[piece] - pieces.t0[piece])
     ta = pieces.t0[piece] + f0 * (pieces.t1[piece] - pieces.t0[piece])
 
-    window = Spans((w0 - ta) / span_t, (w1 - ta) / span_t) & Spans(np.zeros_like(ta), np.ones_like(ta))
+    window = Spans((w0 - ta) / span_t, (w1 - ta) / span_t) & Spans(
+        np.zeros_like(ta), np.ones_like(ta)
+    )
     n = len(ta)
     vertical = linear_below(za, zb - za, np.full(n, rule.lower_m), np.full(n, rule.upper_m))
     pre = window & vertical
@@ -119,8 +127,13 @@ def area_crossings(
     moving = np.flatnonzero(~still)
     if len(moving):
         lines = shapely.linestrings(
-            np.stack([np.column_stack([ax[moving], ay[moving]]),
-                      np.column_stack([bx[moving], by[moving]])], axis=1)
+            np.stack(
+                [
+                    np.column_stack([ax[moving], ay[moving]]),
+                    np.column_stack([bx[moving], by[moving]]),
+                ],
+                axis=1,
+            )
         )
         r, s = _clip_spans(lines, region, ax[moving], ay[moving], bx[moving], by[moving])
         rows.append(moving[r])
@@ -154,12 +167,24 @@ def area_crossings(
         if (~touching).any():
             near = shapely.shortest_line(clipped[~touching], area.core)
             pts = shapely.get_point(near, 0)
-            where[~touching] = _fractions(cx0[m][~touching], cy0[m][~touching], cx1[m][~touching],
-                                          cy1[m][~touching], shapely.get_x(pts), shapely.get_y(pts))
+            where[~touching] = _fractions(
+                cx0[m][~touching],
+                cy0[m][~touching],
+                cx1[m][~touching],
+                cy1[m][~touching],
+                shapely.get_x(pts),
+                shapely.get_y(pts),
+            )
         if touching.any():
             t_idx = np.flatnonzero(touching)
-            r, s = _clip_spans(clipped[t_idx], area.solid, cx0[m][t_idx], cy0[m][t_idx],
-                               cx1[m][t_idx], cy1[m][t_idx])
+            r, s = _clip_spans(
+                clipped[t_idx],
+                area.solid,
+                cx0[m][t_idx],
+                cy0[m][t_idx],
+                cx1[m][t_idx],
+                cy1[m][t_idx],
+            )
             earliest = np.full(len(t_idx), np.inf)
             np.minimum.at(earliest, r, s.lo)
             where[t_idx] = np.where(np.isfinite(earliest), earliest, 0.0)

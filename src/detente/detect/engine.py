@@ -6,20 +6,32 @@ then indexes them; `check` is one `add` into an empty index.
 
 from __future__ import annotations
 
+import itertools
+import os
 from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 from numpy.typing import NDArray
 
 from detente.errors import DetenteError
 from detente.geo import split_length_m
-from detente.model import Agreement, Area, Conflict, Flight, Item, ItemRef, Kind
+from detente.model import Agreement, Area, Conflict, Flight, Item, ItemRef
 
 from . import report
 from .areas import PreparedArea, prepare_area
 from .crossing import area_crossings
-from .grid import Boxes, GridSpec, SortedCells, cross_pairs, file_boxes, self_pairs
-from .kinematics import flight_losses
+from .grid import (
+    Boxes,
+    GridSpec,
+    PairJob,
+    SortedCells,
+    cross_pairs,
+    file_boxes,
+    run_all,
+    self_pairs,
+)
+from .kinematics import Losses, flight_losses
 from .overlap import compare_areas
 from .rules import area_margin_m, flight_rule, pairing
 from .trajectories import Pieces, flight_pieces
@@ -47,7 +59,7 @@ class DuplicateItemError(DetenteError):
 class PlanIndex:
     """Indexed plan items under one agreement; checks new items incrementally.
 
-    >>> from detente.model import Shape
+    >>> from detente.model import Area, Kind, Shape
     >>> index = PlanIndex()
     >>> block = Area(Kind.AIRSPACE, "blue", "orbit", Shape(center=(36.0, 35.0), radius_m=5000),
     ...              start=0.0, end=3600.0)
@@ -59,8 +71,9 @@ class PlanIndex:
     ['air']
     """
 
-    def __init__(self, agreement: Agreement | None = None) -> None:
+    def __init__(self, agreement: Agreement | None = None, *, workers: int | None = None) -> None:
         self.agreement = agreement or Agreement()
+        self.workers = workers if workers is not None else min(2, os.cpu_count() or 1)
         self._flight_grid = GridSpec(FLIGHT_CELL_M, FLIGHT_BIN_S)
         self._area_grid = GridSpec(AREA_CELL_M, 0.0)
         self._split_m = split_length_m(self.agreement.horizontal_m)
@@ -72,10 +85,12 @@ class PlanIndex:
         self._pieces = _no_pieces()
         self._piece_boxes = _no_boxes()
         self._piece_cells = SortedCells.empty()
+        self._piece_faces = np.empty(0, np.int64)
         self._areas: list[PreparedArea] = []
         self._area_item = np.empty(0, np.int64)
         self._area_boxes = _no_boxes()
         self._area_cells = SortedCells.empty()
+        self._area_faces = np.empty(0, np.int64)
 
     def __len__(self) -> int:
         return len(self._refs)
@@ -140,53 +155,87 @@ class PlanIndex:
         n_old_areas = len(self._areas)
         area_cells = file_boxes(area_boxes, self._area_grid, id_offset=n_old_areas)
 
+        faces = boxes.faces()
+        area_faces = area_boxes.faces()
+        all_faces = np.concatenate([self._piece_faces, faces])
+        all_area_faces = np.concatenate([self._area_faces, area_faces])
         all_pieces = Pieces.concat([self._pieces, pieces])
         all_piece_boxes = Boxes.concat([self._piece_boxes, boxes])
         all_areas = self._areas + prepared
         all_area_boxes = Boxes.concat([self._area_boxes, area_boxes])
         all_area_item = np.concatenate([self._area_item, np.asarray(areas, np.int64)])
 
-        say("finding candidates")
-        # Flight pieces against flight pieces: new among themselves, new against old.
-        fi, fj = self_pairs(cells, all_piece_boxes, self._flight_grid)
-        qi, qj = cross_pairs(boxes, self._piece_cells, self._piece_boxes, self._flight_grid)
-        fi = np.concatenate([fi, qi + n_old_pieces])
-        fj = np.concatenate([fj, qj])
-        # Flight pieces against areas: new pieces against all areas, old pieces against new areas.
+        say("checking flights against flights")
+        # New pieces among themselves and against old ones; each job ends in exact losses.
+        jobs = self_pairs(cells, all_piece_boxes, all_faces, self._flight_grid)
+        jobs += [
+            _shifted(job, n_old_pieces, 0)
+            for job in cross_pairs(
+                boxes, self._piece_cells, self._piece_boxes, self._piece_faces, self._flight_grid
+            )
+        ]
+        losses = self._run(jobs, lambda i, j: self._flight_losses(all_pieces, i, j))
+        conflicts = report.flight_conflicts(self._items, all_pieces, Losses.concat(losses))
+
+        say("checking flights against areas")
+        # New pieces against all areas, and old pieces against new areas.
         merged_area_cells = self._area_cells.merged(area_cells)
-        pa_piece, pa_area = cross_pairs(boxes, merged_area_cells, all_area_boxes, self._area_grid)
-        pa_piece = pa_piece + n_old_pieces
-        ap_area, ap_piece = cross_pairs(area_boxes, self._piece_cells, self._piece_boxes,
-                                        self._flight_grid)
-        pa_piece = np.concatenate([pa_piece, ap_piece])
+        pa_piece, pa_area = run_all(
+            cross_pairs(boxes, merged_area_cells, all_area_boxes, all_area_faces, self._area_grid)
+        )
+        ap_area, ap_piece = run_all(
+            cross_pairs(
+                area_boxes,
+                self._piece_cells,
+                self._piece_boxes,
+                self._piece_faces,
+                self._flight_grid,
+            )
+        )
+        pa_piece = np.concatenate([pa_piece + n_old_pieces, ap_piece])
         pa_area = np.concatenate([pa_area, ap_area + n_old_areas])
-        # Areas against areas.
-        ai, aj = self_pairs(area_cells, all_area_boxes, self._area_grid)
-        bi, bj = cross_pairs(area_boxes, self._area_cells, self._area_boxes, self._area_grid)
-        ai = np.concatenate([ai, bi + n_old_areas])
-        aj = np.concatenate([aj, bj])
-
-        say("checking pairs")
         owner = all_pieces.owner
-        fi, fj = self._eligible(fi, fj, owner[fi], owner[fj])
-        losses = flight_losses(all_pieces, fi, fj, agreement.horizontal_m, agreement.vertical_m)
-        conflicts = report.flight_conflicts(self._items, all_pieces, losses)
-
-        pa_piece, pa_area = self._eligible(pa_piece, pa_area, owner[pa_piece],
-                                           all_area_item[pa_area])
+        pa_piece, pa_area = self._eligible(
+            pa_piece, pa_area, owner[pa_piece], all_area_item[pa_area]
+        )
         conflicts += self._crossings(all_areas, all_area_item, all_pieces, pa_piece, pa_area)
 
+        say("checking areas against areas")
+        ai, aj = run_all(self_pairs(area_cells, all_area_boxes, all_area_faces, self._area_grid))
+        bi, bj = run_all(
+            cross_pairs(
+                area_boxes, self._area_cells, self._area_boxes, self._area_faces, self._area_grid
+            )
+        )
+        ai = np.concatenate([ai, bi + n_old_areas])
+        aj = np.concatenate([aj, bj])
         ai, aj = self._eligible(ai, aj, all_area_item[ai], all_area_item[aj])
         conflicts += self._overlaps(all_areas, ai, aj)
 
         self._pieces = all_pieces
         self._piece_boxes = all_piece_boxes
         self._piece_cells = self._piece_cells.merged(cells)
+        self._piece_faces = all_faces
         self._areas = all_areas
         self._area_item = all_area_item
         self._area_boxes = all_area_boxes
         self._area_cells = merged_area_cells
+        self._area_faces = all_area_faces
         return sorted(conflicts, key=lambda c: (c.start, c.a, c.b, c.kind.value, c.end))
+
+    def _flight_losses(self, pieces: Pieces, i: IntArray, j: IntArray) -> Losses:
+        owner = pieces.owner
+        i, j = self._eligible(i, j, owner[i], owner[j])
+        return flight_losses(pieces, i, j, self.agreement.horizontal_m, self.agreement.vertical_m)
+
+    def _run(
+        self, jobs: list[PairJob], then: Callable[[IntArray, IntArray], Losses]
+    ) -> list[Losses]:
+        """Run pair jobs and what follows each, on `workers` threads (numpy releases the GIL)."""
+        if self.workers <= 1 or len(jobs) <= 1:
+            return [then(*job()) for job in jobs]
+        with ThreadPoolExecutor(self.workers) as pool:
+            return list(pool.map(lambda job: then(*job()), jobs))
 
     def _eligible(
         self, i: IntArray, j: IntArray, item_i: IntArray, item_j: IntArray
@@ -211,7 +260,7 @@ class PlanIndex:
         order = np.argsort(area_idx, kind="stable")
         area_idx, piece_idx = area_idx[order], piece_idx[order]
         bounds = np.flatnonzero(np.r_[True, area_idx[1:] != area_idx[:-1], True])
-        for s, e in zip(bounds[:-1], bounds[1:], strict=True):
+        for s, e in itertools.pairwise(bounds):
             prepared = areas[int(area_idx[s])]
             rule = flight_rule(prepared.item, self.agreement)
             if rule is None:
@@ -232,14 +281,22 @@ class PlanIndex:
             if found is None:
                 continue
             kind, swap = found
-            if swap or (
-                first.item.kind is second.item.kind and second.item.ref < first.item.ref
-            ):
+            if swap or (first.item.kind is second.item.kind and second.item.ref < first.item.ref):
                 first, second = second, first
             verdict = compare_areas(first, second, kind, self.agreement)
             if verdict is not None:
                 out.append(report.area_conflict(first, second, kind, verdict))
         return out
+
+
+def _shifted(job: PairJob, shift_i: int, shift_j: int) -> PairJob:
+    """A pair job whose indices are offset (from a slice of boxes to the whole)."""
+
+    def run() -> tuple[IntArray, IntArray]:
+        i, j = job()
+        return i + shift_i, j + shift_j
+
+    return run
 
 
 def _no_pieces() -> Pieces:
@@ -271,7 +328,7 @@ def check(
 ) -> list[Conflict]:
     """Every conflict among `items` under `agreement` (SPEC defaults when None), in time order.
 
-    >>> from detente.model import Shape
+    >>> from detente.model import Area, Kind, Shape
     >>> ground = Area(Kind.GROUND, "red", "bn-1", Shape(center=(37.0, 36.0), radius_m=500),
     ...               start=0.0, end=3600.0)
     >>> strike = Area(Kind.STRIKE, "blue", "tgt-7", Shape(center=(37.01, 36.0)), start=600.0,

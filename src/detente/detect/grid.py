@@ -1,28 +1,52 @@
-"""Broad phase: a space-time grid of ECEF cells and time bins.
+"""Broad phase: a space-time grid on the six faces of a cube around the Earth.
 
-Every item is a set of boxes (min/max corner in ECEF metres, plus a time range). A box is filed
-under every cell and time bin it touches; two boxes are candidates when they share a cell and
-their boxes really intersect. Each pair is reported once, from the cell that holds the low corner
-of the two boxes' intersection, so no de-duplication pass is needed.
+Every item is a set of boxes (min/max corner in ECEF metres, plus a time range). The surface is
+two-dimensional, so each box is filed in 2-D cells: on the face of the cube its points look out of
+(the ECEF axis of largest magnitude), over the two other axes, and in time bins. Projecting onto a
+face's plane never separates boxes that meet, and a box near a face edge is filed in both faces.
+Two boxes are candidates when they share a cell and their boxes meet; each pair is reported once,
+from the lowest face both are filed in and the cell holding the low corner of their intersection,
+so no de-duplication pass is needed.
 
 Cost grows with the number of boxes and of boxes near each other, never with all pairs.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 from numpy.typing import NDArray
 
-__all__ = ["Boxes", "GridSpec", "SortedCells", "cross_pairs", "file_boxes", "self_pairs"]
+__all__ = [
+    "Boxes",
+    "GridSpec",
+    "PairJob",
+    "SortedCells",
+    "cross_pairs",
+    "file_boxes",
+    "run_all",
+    "self_pairs",
+]
 
 FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.int64]
+BoolArray = NDArray[np.bool_]
+
+PairJob = Callable[[], tuple[IntArray, IntArray]]
+
+# Grid entries handled by one pair job: bounds memory (a few hundred MB at most per job).
+CHUNK_ENTRIES = 1 << 18
 
 _AXIS_BITS = 14
-_TIME_BITS = 63 - 3 * _AXIS_BITS
-_AXIS_OFFSET_M = 6_400_000.0 + 1_000_000.0
+_FACE_BITS = 3
+_TIME_BITS = 63 - _FACE_BITS - 2 * _AXIS_BITS
+_AXIS_OFFSET_M = 7_400_000.0
+# The two in-plane ECEF axes of faces +X, -X, +Y, -Y, +Z, -Z.
+_U_AXIS = np.array([1, 1, 0, 0, 0, 0])
+_V_AXIS = np.array([2, 2, 2, 2, 1, 1])
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,9 +73,6 @@ class Boxes:
     def __len__(self) -> int:
         return len(self.t0)
 
-    def take(self, idx: IntArray) -> Boxes:
-        return Boxes(self.lo[idx], self.hi[idx], self.t0[idx], self.t1[idx])
-
     @staticmethod
     def concat(parts: list[Boxes]) -> Boxes:
         return Boxes(
@@ -60,6 +81,19 @@ class Boxes:
             np.concatenate([p.t0 for p in parts]),
             np.concatenate([p.t1 for p in parts]),
         )
+
+    def faces(self) -> IntArray:
+        """Bit mask of the cube faces each box reaches (bit f for face f)."""
+        lo, hi = self.lo, self.hi
+        # The least |value| a box reaches on each axis (0 when it straddles 0).
+        least = np.where((lo <= 0) & (hi >= 0), 0.0, np.minimum(np.abs(lo), np.abs(hi)))
+        mask = np.zeros(len(lo), np.int64)
+        for axis in range(3):
+            others = [a for a in range(3) if a != axis]
+            bound = np.maximum(least[:, others[0]], least[:, others[1]])
+            mask |= ((hi[:, axis] > 0) & (hi[:, axis] >= bound)).astype(np.int64) << (2 * axis)
+            mask |= ((lo[:, axis] < 0) & (-lo[:, axis] >= bound)).astype(np.int64) << (2 * axis + 1)
+        return mask
 
 
 @dataclass(slots=True)
@@ -79,122 +113,204 @@ class SortedCells:
         order = np.argsort(keys, kind="stable")
         return SortedCells(keys[order], ids[order])
 
-    def without(self, dead: NDArray[np.bool_]) -> SortedCells:
-        """Entries whose box is not marked dead."""
-        keep = ~dead[self.ids]
-        return SortedCells(self.keys[keep], self.ids[keep])
 
-
-def _axis_cells(v: FloatArray, cell_m: float) -> IntArray:
+def _cells(v: FloatArray, cell_m: float) -> IntArray:
     return np.floor((v + _AXIS_OFFSET_M) / cell_m).astype(np.int64)
 
 
-def _time_bins(t: FloatArray, bin_s: float) -> IntArray:
+def _bins(t: FloatArray, bin_s: float) -> IntArray:
     if bin_s <= 0:
         return np.zeros(t.shape, np.int64)
     return np.floor(t / bin_s).astype(np.int64)
 
 
-def _pack(ix: IntArray, iy: IntArray, iz: IntArray, it: IntArray) -> IntArray:
+def _pack(face: IntArray, iu: IntArray, iv: IntArray, it: IntArray) -> IntArray:
     mask = (1 << _AXIS_BITS) - 1
     tmask = (1 << _TIME_BITS) - 1
     return (
-        ((it & tmask) << (3 * _AXIS_BITS))
-        | ((ix & mask) << (2 * _AXIS_BITS))
-        | ((iy & mask) << _AXIS_BITS)
-        | (iz & mask)
+        ((it & tmask) << (_FACE_BITS + 2 * _AXIS_BITS))
+        | (face << (2 * _AXIS_BITS))
+        | ((iu & mask) << _AXIS_BITS)
+        | (iv & mask)
     )
 
 
-def _ref_keys(a: Boxes, ia: IntArray, b: Boxes, ib: IntArray, spec: GridSpec) -> IntArray:
-    """Key of the cell holding the low corner of each pair's box intersection."""
-    lo = np.maximum(a.lo[ia], b.lo[ib])
-    t0 = np.maximum(a.t0[ia], b.t0[ib])
-    return _pack(
-        _axis_cells(lo[:, 0], spec.cell_m),
-        _axis_cells(lo[:, 1], spec.cell_m),
-        _axis_cells(lo[:, 2], spec.cell_m),
-        _time_bins(t0, spec.bin_s),
-    )
+def _face_of(key: IntArray) -> IntArray:
+    return (key >> (2 * _AXIS_BITS)) & ((1 << _FACE_BITS) - 1)
 
 
-def _intersect(a: Boxes, ia: IntArray, b: Boxes, ib: IntArray) -> NDArray[np.bool_]:
-    return (
-        np.all(a.lo[ia] <= b.hi[ib], axis=1)
-        & np.all(b.lo[ib] <= a.hi[ia], axis=1)
-        & (a.t0[ia] <= b.t1[ib])
-        & (b.t0[ib] <= a.t1[ia])
-    )
+def _lowest_bit(mask: IntArray) -> IntArray:
+    """Index of the lowest set bit (mask > 0)."""
+    low = mask & -mask
+    return np.log2(low).astype(np.int64)
+
+
+def _expand(counts: IntArray) -> tuple[IntArray, IntArray]:
+    """For rows with `counts`, the row of each output and its rank within the row."""
+    total = int(counts.sum())
+    row = np.repeat(np.arange(len(counts), dtype=np.int64), counts)
+    rank = np.arange(total, dtype=np.int64) - np.repeat(np.cumsum(counts) - counts, counts)
+    return row, rank
 
 
 def file_boxes(boxes: Boxes, spec: GridSpec, id_offset: int = 0) -> SortedCells:
-    """File every box under each cell and time bin it touches."""
-    n = len(boxes)
-    if n == 0:
+    """File every box under each face cell and time bin it touches."""
+    if len(boxes) == 0:
         return SortedCells.empty()
-    c0 = np.stack([_axis_cells(boxes.lo[:, k], spec.cell_m) for k in range(3)], axis=1)
-    c1 = np.stack([_axis_cells(boxes.hi[:, k], spec.cell_m) for k in range(3)], axis=1)
-    b0 = _time_bins(boxes.t0, spec.bin_s)
-    b1 = _time_bins(boxes.t1, spec.bin_s)
-    span = np.concatenate([c1 - c0 + 1, (b1 - b0 + 1)[:, None]], axis=1)
-    counts = np.prod(span, axis=1)
-    total = int(counts.sum())
-    owner = np.repeat(np.arange(n, dtype=np.int64), counts)
-    rank = np.arange(total, dtype=np.int64) - np.repeat(np.cumsum(counts) - counts, counts)
-    digits = []
-    for k in range(4):
-        s = span[owner, k]
-        digits.append(rank % s)
-        rank = rank // s
-    keys = _pack(
-        c0[owner, 0] + digits[0],
-        c0[owner, 1] + digits[1],
-        c0[owner, 2] + digits[2],
-        b0[owner] + digits[3],
-    )
+    box, face = np.nonzero((boxes.faces()[:, None] >> np.arange(6)) & 1)
+    u, v = _U_AXIS[face], _V_AXIS[face]
+    u0 = _cells(boxes.lo[box, u], spec.cell_m)
+    v0 = _cells(boxes.lo[box, v], spec.cell_m)
+    t0 = _bins(boxes.t0[box], spec.bin_s)
+    nu = _cells(boxes.hi[box, u], spec.cell_m) - u0 + 1
+    nv = _cells(boxes.hi[box, v], spec.cell_m) - v0 + 1
+    nt = _bins(boxes.t1[box], spec.bin_s) - t0 + 1
+    row, rank = _expand(nu * nv * nt)
+    du = rank % nu[row]
+    rank //= nu[row]
+    dv = rank % nv[row]
+    dt = rank // nv[row]
+    keys = _pack(face[row], u0[row] + du, v0[row] + dv, t0[row] + dt)
     order = np.argsort(keys, kind="stable")
-    return SortedCells(keys[order], owner[order] + id_offset)
+    return SortedCells(keys[order], box[row][order] + id_offset)
 
 
-def self_pairs(cells: SortedCells, boxes: Boxes, spec: GridSpec) -> tuple[IntArray, IntArray]:
-    """Each pair of intersecting boxes once, as index arrays (i < j not guaranteed)."""
+def _chunks(keys: IntArray, starts: IntArray, chunk_entries: int) -> list[tuple[int, int]]:
+    """Split sorted entries into ranges of about `chunk_entries`, never inside a run of a key."""
+    cuts = np.searchsorted(starts, np.arange(chunk_entries, len(keys), chunk_entries))
+    bounds = np.unique(np.r_[0, starts[np.minimum(cuts, len(starts) - 1)], len(keys)])
+    return list(zip(bounds[:-1].tolist(), bounds[1:].tolist(), strict=True))
+
+
+def self_pairs(
+    cells: SortedCells,
+    boxes: Boxes,
+    faces: IntArray,
+    spec: GridSpec,
+    chunk_entries: int = CHUNK_ENTRIES,
+) -> list[PairJob]:
+    """Jobs that together give each pair of meeting boxes once, as index arrays.
+
+    Each job covers about `chunk_entries` grid entries, which bounds its memory; jobs are
+    independent and may run on several threads.
+    """
     keys, ids = cells.keys, cells.ids
     if len(keys) < 2:
-        empty = np.empty(0, np.int64)
-        return empty, empty
+        return []
     starts = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]])
-    ends = np.r_[starts[1:], len(keys)]
-    group_end = np.repeat(ends, ends - starts)
-    pos = np.arange(len(keys), dtype=np.int64)
-    counts = group_end - pos - 1
-    total = int(counts.sum())
-    first = np.repeat(pos, counts)
-    second = first + 1 + np.arange(total, dtype=np.int64) - np.repeat(np.cumsum(counts) - counts, counts)
-    i, j = ids[first], ids[second]
-    keep = (i != j) & _intersect(boxes, i, boxes, j)
-    i, j, cell = i[keep], j[keep], keys[first[keep]]
-    keep = _ref_keys(boxes, i, boxes, j, spec) == cell
-    return i[keep], j[keep]
+    return [
+        partial(_pairs_within, keys[lo:hi], ids[lo:hi], boxes, faces, spec)
+        for lo, hi in _chunks(keys, starts, chunk_entries)
+    ]
+
+
+def _pairs_within(
+    keys: IntArray, ids: IntArray, boxes: Boxes, faces: IntArray, spec: GridSpec
+) -> tuple[IntArray, IntArray]:
+    starts = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]])
+    sizes = np.diff(np.r_[starts, len(keys)])
+    big = sizes > 1
+    starts, sizes = starts[big], sizes[big]
+    # Only entries in shared cells take part; copy their boxes in cell order, so that the
+    # pairs below read memory close together.
+    pos = np.repeat(starts, sizes) + _expand(sizes)[1]
+    box = ids[pos]
+    local = Boxes(boxes.lo[box], boxes.hi[box], boxes.t0[box], boxes.t1[box])
+    local_faces = faces[box]
+    # Within a run of equal keys, each entry pairs with those after it.
+    after = np.repeat(np.cumsum(sizes), sizes) - np.arange(len(pos)) - 1
+    first, rank = _expand(after)
+    second = first + 1 + rank
+    fa, fb = _report_once(
+        local, first, local, second, keys[pos[first]], local_faces, local_faces, spec
+    )
+    return box[fa], box[fb]
 
 
 def cross_pairs(
-    query: Boxes, target_cells: SortedCells, target: Boxes, spec: GridSpec
-) -> tuple[IntArray, IntArray]:
-    """Each (query box, target box) pair that intersects, once: indices into `query`, `target`."""
+    query: Boxes,
+    target_cells: SortedCells,
+    target: Boxes,
+    target_faces: IntArray,
+    spec: GridSpec,
+    chunk_entries: int = CHUNK_ENTRIES,
+) -> list[PairJob]:
+    """Jobs that together give each (query box, target box) pair that meets, once.
+
+    Indices are into `query` and `target`; each job covers about `chunk_entries` query entries.
+    """
+    if len(query) == 0 or len(target_cells.keys) == 0:
+        return []
     qcells = file_boxes(query, spec)
-    if len(qcells.keys) == 0 or len(target_cells.keys) == 0:
+    query_faces = query.faces()
+    return [
+        partial(
+            _pairs_across,
+            qcells.keys[first : first + chunk_entries],
+            qcells.ids[first : first + chunk_entries],
+            query,
+            query_faces,
+            target_cells,
+            target,
+            target_faces,
+            spec,
+        )
+        for first in range(0, len(qcells.keys), chunk_entries)
+    ]
+
+
+def _pairs_across(
+    keys: IntArray,
+    ids: IntArray,
+    query: Boxes,
+    query_faces: IntArray,
+    target_cells: SortedCells,
+    target: Boxes,
+    target_faces: IntArray,
+    spec: GridSpec,
+) -> tuple[IntArray, IntArray]:
+    lo = np.searchsorted(target_cells.keys, keys, side="left")
+    hi = np.searchsorted(target_cells.keys, keys, side="right")
+    row, rank = _expand(hi - lo)
+    i = ids[row]
+    j = target_cells.ids[lo[row] + rank]
+    return _report_once(query, i, target, j, keys[row], query_faces, target_faces, spec)
+
+
+def run_all(jobs: list[PairJob]) -> tuple[IntArray, IntArray]:
+    """Run pair jobs in this thread and join their results."""
+    results = [job() for job in jobs]
+    if not results:
         empty = np.empty(0, np.int64)
         return empty, empty
-    lo = np.searchsorted(target_cells.keys, qcells.keys, side="left")
-    hi = np.searchsorted(target_cells.keys, qcells.keys, side="right")
-    counts = hi - lo
-    total = int(counts.sum())
-    qpos = np.repeat(np.arange(len(qcells.keys), dtype=np.int64), counts)
-    tpos = np.repeat(lo, counts) + np.arange(total, dtype=np.int64) - np.repeat(
-        np.cumsum(counts) - counts, counts
+    return np.concatenate([r[0] for r in results]), np.concatenate([r[1] for r in results])
+
+
+def _report_once(
+    a: Boxes,
+    ia: IntArray,
+    b: Boxes,
+    ib: IntArray,
+    key: IntArray,
+    faces_a: IntArray,
+    faces_b: IntArray,
+    spec: GridSpec,
+) -> tuple[IntArray, IntArray]:
+    """Pairs whose boxes meet, each kept only in the one cell that reports it."""
+    idx = np.flatnonzero((a.t0[ia] <= b.t1[ib]) & (b.t0[ib] <= a.t1[ia]))
+    for axis in range(3):
+        ja, jb = ia[idx], ib[idx]
+        idx = idx[(a.lo[ja, axis] <= b.hi[jb, axis]) & (b.lo[jb, axis] <= a.hi[ja, axis])]
+    ia, ib, key = ia[idx], ib[idx], key[idx]
+    face = _face_of(key)
+    keep = _lowest_bit(faces_a[ia] & faces_b[ib]) == face
+    ia, ib, key, face = ia[keep], ib[keep], key[keep], face[keep]
+    u, v = _U_AXIS[face], _V_AXIS[face]
+    ref = _pack(
+        face,
+        _cells(np.maximum(a.lo[ia, u], b.lo[ib, u]), spec.cell_m),
+        _cells(np.maximum(a.lo[ia, v], b.lo[ib, v]), spec.cell_m),
+        _bins(np.maximum(a.t0[ia], b.t0[ib]), spec.bin_s),
     )
-    i, j = qcells.ids[qpos], target_cells.ids[tpos]
-    keep = _intersect(query, i, target, j)
-    i, j, cell = i[keep], j[keep], qcells.keys[qpos[keep]]
-    keep = _ref_keys(query, i, target, j, spec) == cell
-    return i[keep], j[keep]
+    keep = ref == key
+    return ia[keep], ib[keep]

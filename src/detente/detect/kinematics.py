@@ -64,7 +64,9 @@ def quadratic_below(a: FloatArray, b: FloatArray, c: FloatArray) -> Spans:
     return Spans(lo, hi)
 
 
-def linear_below(value0: FloatArray, rate: FloatArray, lower: FloatArray, upper: FloatArray) -> Spans:
+def linear_below(
+    value0: FloatArray, rate: FloatArray, lower: FloatArray, upper: FloatArray
+) -> Spans:
     """Where `lower < value0 + rate·t < upper`, as one interval per row (may be empty).
 
     >>> s = linear_below(np.array([0.0]), np.array([2.0]), np.array([-1.0]), np.array([3.0]))
@@ -92,6 +94,16 @@ class Losses:
     t_min: FloatArray
     d2_min: FloatArray
 
+    @staticmethod
+    def concat(parts: list[Losses]) -> Losses:
+        if not parts:
+            i = np.empty(0, np.int64)
+            f = np.empty(0, np.float64)
+            return Losses(i, i, f, f, f, f)
+        return Losses(
+            *(np.concatenate([getattr(p, name) for p in parts]) for name in Losses.__slots__)
+        )
+
 
 def flight_losses(
     pieces: Pieces, i: IntArray, j: IntArray, horizontal_m: float, vertical_m: float
@@ -114,8 +126,9 @@ def flight_losses(
     climb = pieces.climb
     window = Spans(np.zeros_like(ts), te - ts)
     horizontal = quadratic_below(a, b, c)
-    vertical = linear_below(za - zb, climb[i] - climb[j], np.full_like(ts, -vertical_m),
-                            np.full_like(ts, vertical_m))
+    vertical = linear_below(
+        za - zb, climb[i] - climb[j], np.full_like(ts, -vertical_m), np.full_like(ts, vertical_m)
+    )
     loss = window & horizontal & vertical
     keep = loss.nonempty
     lo, hi = loss.lo[keep], loss.hi[keep]
@@ -134,7 +147,8 @@ def merge_spans(group: IntArray, start: FloatArray, end: FloatArray) -> IntArray
     Intervals of one group never overlap (they come from disjoint time slabs), so a new run
     starts where the group changes or where there is a gap after the previous interval.
 
-    >>> merge_spans(np.array([0, 0, 0, 1]), np.array([0., 1., 5., 1.]), np.array([1., 2., 6., 2.])).tolist()
+    >>> group = np.array([0, 0, 0, 1])
+    >>> merge_spans(group, np.array([0.0, 1.0, 5.0, 1.0]), np.array([1.0, 2.0, 6.0, 2.0])).tolist()
     [0, 0, 1, 2]
     """
     if len(group) == 0:

@@ -76,11 +76,15 @@ def compare_areas(
     solid_b = core_b.buffer(b.radius_m, quad_segs=64) if b.radius_m > 0 else core_b
     if distance <= 0:
         where = shapely.intersection(a.solid, solid_b)
-        point = where.representative_point() if not where.is_empty else a.solid.representative_point()
+        point = (
+            where.representative_point() if not where.is_empty else a.solid.representative_point()
+        )
     else:
         point = shapely.get_point(shapely.shortest_line(a.solid, solid_b), 0)
-    alt = 0.0 if kind is ConflictKind.STRIKE_GROUND or b.item.kind is Kind.GROUND else (
-        _representative_alt(band_a, band_b)
+    alt = (
+        0.0
+        if kind is ConflictKind.STRIKE_GROUND or b.item.kind is Kind.GROUND
+        else (_representative_alt(band_a, band_b))
     )
     return AreaPairVerdict(
         float(start), float(end), float(point.x), float(point.y), float(alt), distance, float(gap)

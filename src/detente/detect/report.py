@@ -1,4 +1,4 @@
-"""From loss intervals on pieces to reported conflicts: merge, find the worst instant, name items."""
+"""From loss intervals to reported conflicts: merge, find the worst instant, name the items."""
 
 from __future__ import annotations
 
@@ -24,8 +24,9 @@ IntArray = NDArray[np.int64]
 FloatArray = NDArray[np.float64]
 
 
-def _runs(group: IntArray, start: FloatArray, end: FloatArray, badness: FloatArray,
-          t_min: FloatArray) -> tuple[IntArray, IntArray, IntArray, IntArray]:
+def _runs(
+    group: IntArray, start: FloatArray, end: FloatArray, badness: FloatArray, t_min: FloatArray
+) -> tuple[IntArray, IntArray, IntArray, IntArray]:
     """Merge touching intervals per group.
 
     Returns the order of rows, run labels in that order, each run's first and last row

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from detente.model import Agreement, Area, ConflictKind, Kind
 
-__all__ = ["AreaRule", "PAIRINGS", "area_margin_m", "flight_rule", "pairing"]
+__all__ = ["PAIRINGS", "AreaRule", "area_margin_m", "flight_rule", "pairing"]
 
 # (kind of a, kind of b) -> conflict kind; a pair of kinds not listed never conflicts.
 PAIRINGS: dict[tuple[Kind, Kind], ConflictKind] = {

@@ -118,7 +118,9 @@ def flight_pieces(flights: Sequence[Flight], owners: Sequence[int], max_len_m: f
         out_lat = np.where(f >= 1.0, lat[e], lat[s])
         mid = (f > 0.0) & (f < 1.0)
         if mid.any():
-            mlon, mlat, _ = GEOD.fwd(lon[s][mid], lat[s][mid], az[leg][mid], dist[leg][mid] * f[mid])
+            mlon, mlat, _ = GEOD.fwd(
+                lon[s][mid], lat[s][mid], az[leg][mid], dist[leg][mid] * f[mid]
+            )
             out_lon[mid] = mlon
             out_lat[mid] = mlat
         return out_lon, out_lat
