@@ -7,6 +7,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import replace
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
@@ -14,6 +15,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.text import Text
 
 from detente.console import print_table
 from detente.detect import check as check_items
@@ -94,21 +96,15 @@ def check(
     try:
         agreement = load_agreement(agreement_file) if agreement_file else Agreement()
         if include_own:
-            agreement = Agreement(
-                agreement.horizontal_m,
-                agreement.vertical_m,
-                agreement.ground_buffer_m,
-                agreement.time_buffer_s,
-                include_own=True,
-            )
+            agreement = replace(agreement, include_own=True)
 
         def warn(error: PlanError) -> None:
-            stderr.print(f"[yellow]warning:[/] skipped {error.message}", highlight=False)
+            _say(stderr, "warning:", "yellow", f"skipped {error.message}")
 
         with _stages(large and stderr.is_terminal, stderr) as stage:
             items = load_plan_files(files, skip_invalid=skip_invalid, warn=warn)
             if not items:
-                stderr.print("warning: the plan files hold no plan items", highlight=False)
+                _say(stderr, "warning:", "yellow", "the plan files hold no plan items")
             conflicts = check_items(items, agreement, progress=stage)
             stage("writing the result")
             seconds = time.perf_counter() - started
@@ -120,7 +116,7 @@ def check(
             else:
                 document = None
     except DetenteError as error:
-        stderr.print(f"[red]error:[/] {error}", highlight=False)
+        _say(stderr, "error:", "red", str(error))
         raise typer.Exit(EXIT_INVALID) from None
 
     if document is None:
@@ -146,6 +142,11 @@ def _print_table(
         print_table(Console(file=handle, width=160), conflicts, items, seconds)
 
 
+def _say(console: Console, label: str, style: str, message: str) -> None:
+    """One unwrapped line: a coloured label, then the message as plain text (no markup)."""
+    console.print(Text.assemble((label, style), " ", message), soft_wrap=True)
+
+
 def _size(path: Path) -> int:
     try:
         return os.stat(path).st_size
@@ -160,10 +161,11 @@ def main() -> None:
     """Entry point of the `detente` command: a failure of Détente itself is one clear line."""
     try:
         app()
-    except Exception as error:
-        Console(stderr=True).print(
-            f"[red]internal error:[/] {type(error).__name__}: {error} "
-            "(please report it with the command and its input)",
-            highlight=False,
+    except Exception as error:  # the last line of defence before the user
+        _say(
+            Console(stderr=True),
+            "internal error:",
+            "red",
+            f"{type(error).__name__}: {error} (please report it with the command and its input)",
         )
         sys.exit(EXIT_INTERNAL)
