@@ -29,6 +29,7 @@ __all__ = [
     "geodesic_distance_m",
     "geodetic",
     "split_length_m",
+    "surface_normal",
     "unit_mean_position",
 ]
 
@@ -63,6 +64,17 @@ def ecef(lon_deg: ArrayLike, lat_deg: ArrayLike, height_m: ArrayLike = 0.0) -> F
         ],
         axis=-1,
     )
+
+
+def surface_normal(xyz: ArrayLike) -> FloatArray:
+    """Unit normals of the ellipsoid at (or near) ECEF points, shape (n, 3).
+
+    >>> surface_normal(ecef([0.0], [90.0])).round(6).tolist()
+    [[0.0, 0.0, 1.0]]
+    """
+    p = np.asarray(xyz, dtype=np.float64)
+    n = p / np.array([1.0, 1.0, (1.0 - E2)])
+    return n / np.linalg.norm(n, axis=-1, keepdims=True)
 
 
 def geodetic(xyz: ArrayLike) -> tuple[FloatArray, FloatArray, FloatArray]:
@@ -116,11 +128,12 @@ def geodesic_distance_m(
 def split_length_m(horizontal_m: float) -> float:
     """Longest leg piece for which chord motion stays within 0.05% of `horizontal_m`.
 
-    Two aircraft on chords sit below the ellipsoid by up to the chord's sagitta (s = L²/8R); their
-    chord distance then overstates the horizontal one by about Δs²/2d. Keeping Δs below
-    sqrt(0.001)·d bounds that to 0.05% at the threshold d; the along-track error of moving at
-    constant speed on the chord (about 0.016·L³/R² for a piece of length L) is far smaller still.
-    The length is clamped to [5 km, 150 km].
+    Two aircraft on chords sit below the ellipsoid by up to the chord's sagitta (s = L²/8R); the
+    engine measures their distance in the tangent plane, which removes the sag but for its tilt
+    (about Δs·L/2R), and would otherwise overstate the distance by about Δs²/2d. Keeping Δs below
+    sqrt(0.001)·d bounds even the latter to 0.05% at the threshold d; the along-track error of
+    moving at constant speed on the chord (about 0.016·L³/R² for a piece of length L) is far
+    smaller still. The length is clamped to [5 km, 150 km].
 
     >>> round(split_length_m(9260.0) / 1000)
     122

@@ -82,7 +82,7 @@ class PlanIndex:
         self._refs: dict[ItemRef, int] = {}
         self._party_codes: dict[str, int] = {}
         self._party = np.empty(0, np.int64)
-        self._pieces = _no_pieces()
+        self._pieces = Pieces.empty()
         self._piece_boxes = _no_boxes()
         self._piece_cells = SortedCells.empty()
         self._piece_faces = np.empty(0, np.int64)
@@ -297,12 +297,6 @@ def _shifted(job: PairJob, shift_i: int, shift_j: int) -> PairJob:
         return i + shift_i, j + shift_j
 
     return run
-
-
-def _no_pieces() -> Pieces:
-    f = np.empty(0, np.float64)
-    p = np.empty((0, 3), np.float64)
-    return Pieces(np.empty(0, np.int64), f, f, p, p, f, f)
 
 
 def _no_boxes() -> Boxes:

@@ -108,6 +108,10 @@ class SortedCells:
         return SortedCells(np.empty(0, np.int64), np.empty(0, np.int64))
 
     def merged(self, other: SortedCells) -> SortedCells:
+        if len(other.keys) == 0:
+            return self
+        if len(self.keys) == 0:
+            return other
         keys = np.concatenate([self.keys, other.keys])
         ids = np.concatenate([self.ids, other.ids])
         order = np.argsort(keys, kind="stable")

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
+from detente.geo import surface_normal
+
 from .trajectories import Pieces
 
 __all__ = ["Losses", "Spans", "flight_losses", "linear_below", "merge_spans"]
@@ -111,25 +113,28 @@ def flight_losses(
     """Loss-of-separation intervals between candidate piece pairs `(i, j)`."""
     ts = np.maximum(pieces.t0[i], pieces.t0[j])
     te = np.minimum(pieces.t1[i], pieces.t1[j])
-    live = ts < te
-    i, j, ts, te = i[live], j[live], ts[live], te[live]
+    # The vertical condition first: it is cheap and clears most pairs.
+    za = pieces.z0[i] + pieces.climb[i] * (ts - pieces.t0[i])
+    zb = pieces.z0[j] + pieces.climb[j] * (ts - pieces.t0[j])
+    n = len(ts)
+    vertical = linear_below(
+        za - zb, pieces.climb[i] - pieces.climb[j], np.full(n, -vertical_m), np.full(n, vertical_m)
+    ) & Spans(np.zeros(n), te - ts)
+    live = np.flatnonzero(vertical.nonempty)
+    i, j, ts = i[live], j[live], ts[live]
+    vertical = Spans(vertical.lo[live], vertical.hi[live])
 
-    vel = pieces.velocity
-    pa, za = pieces.position(i, ts)
-    pb, zb = pieces.position(j, ts)
-    d0 = pa - pb
-    dv = vel[i] - vel[j]
+    pa, _ = pieces.position(i, ts)
+    pb, _ = pieces.position(j, ts)
+    # Horizontal means in the plane tangent to the ellipsoid here: projecting out the normal
+    # removes the different sag of two chords (up to L²/8R) from their distance.
+    up = surface_normal((pa + pb) / 2.0)
+    d0 = _tangential(pa - pb, up)
+    dv = _tangential(pieces.velocity[i] - pieces.velocity[j], up)
     a = np.einsum("ij,ij->i", dv, dv)
     b = 2.0 * np.einsum("ij,ij->i", d0, dv)
     c = np.einsum("ij,ij->i", d0, d0) - horizontal_m * horizontal_m
-
-    climb = pieces.climb
-    window = Spans(np.zeros_like(ts), te - ts)
-    horizontal = quadratic_below(a, b, c)
-    vertical = linear_below(
-        za - zb, climb[i] - climb[j], np.full_like(ts, -vertical_m), np.full_like(ts, vertical_m)
-    )
-    loss = window & horizontal & vertical
+    loss = vertical & quadratic_below(a, b, c)
     keep = loss.nonempty
     lo, hi = loss.lo[keep], loss.hi[keep]
     a, b, c = a[keep], b[keep], c[keep]
@@ -139,6 +144,10 @@ def flight_losses(
     d2 = (a * t_min + b) * t_min + c + horizontal_m * horizontal_m
     base = ts[keep]
     return Losses(i[keep], j[keep], base + lo, base + hi, base + t_min, np.maximum(d2, 0.0))
+
+
+def _tangential(v: FloatArray, up: FloatArray) -> FloatArray:
+    return v - np.einsum("ij,ij->i", v, up)[:, None] * up
 
 
 def merge_spans(group: IntArray, start: FloatArray, end: FloatArray) -> IntArray:

@@ -26,7 +26,10 @@ IntArray = NDArray[np.int64]
 
 @dataclass(slots=True)
 class Pieces:
-    """Straight pieces of flights. Row k flies from `p0[k]` at `t0[k]` to `p1[k]` at `t1[k]`."""
+    """Straight pieces of flights. Row k flies from `p0[k]` at `t0[k]` to `p1[k]` at `t1[k]`.
+
+    Build with `Pieces.of(...)`, which also derives the velocity and climb rate of each piece.
+    """
 
     owner: IntArray  # index of the flight in the item list the pieces were built from
     t0: FloatArray
@@ -35,47 +38,45 @@ class Pieces:
     p1: FloatArray
     z0: FloatArray  # altitude, m
     z1: FloatArray
+    velocity: FloatArray  # (n, 3) m/s
+    climb: FloatArray  # m/s
+
+    @staticmethod
+    def of(
+        owner: IntArray,
+        t0: FloatArray,
+        t1: FloatArray,
+        p0: FloatArray,
+        p1: FloatArray,
+        z0: FloatArray,
+        z1: FloatArray,
+    ) -> Pieces:
+        dt = t1 - t0
+        return Pieces(owner, t0, t1, p0, p1, z0, z1, (p1 - p0) / dt[:, None], (z1 - z0) / dt)
+
+    @staticmethod
+    def empty() -> Pieces:
+        f = np.empty(0, np.float64)
+        p = np.empty((0, 3), np.float64)
+        return Pieces.of(np.empty(0, np.int64), f, f, p, p, f, f)
 
     def __len__(self) -> int:
         return len(self.t0)
 
-    @property
-    def velocity(self) -> FloatArray:
-        dt = (self.t1 - self.t0)[:, None]
-        return (self.p1 - self.p0) / dt
-
-    @property
-    def climb(self) -> FloatArray:
-        return (self.z1 - self.z0) / (self.t1 - self.t0)
-
-    def take(self, idx: IntArray) -> Pieces:
-        return Pieces(
-            self.owner[idx],
-            self.t0[idx],
-            self.t1[idx],
-            self.p0[idx],
-            self.p1[idx],
-            self.z0[idx],
-            self.z1[idx],
-        )
-
     @staticmethod
     def concat(parts: list[Pieces]) -> Pieces:
+        parts = [p for p in parts if len(p)] or parts[:1]
+        if len(parts) == 1:
+            return parts[0]
         return Pieces(
-            np.concatenate([p.owner for p in parts]),
-            np.concatenate([p.t0 for p in parts]),
-            np.concatenate([p.t1 for p in parts]),
-            np.concatenate([p.p0 for p in parts]).reshape(-1, 3),
-            np.concatenate([p.p1 for p in parts]).reshape(-1, 3),
-            np.concatenate([p.z0 for p in parts]),
-            np.concatenate([p.z1 for p in parts]),
+            *(np.concatenate([getattr(p, name) for p in parts]) for name in Pieces.__slots__)
         )
 
     def position(self, k: IntArray, t: FloatArray) -> tuple[FloatArray, FloatArray]:
         """Ground point (ECEF) and altitude of pieces `k` at times `t`."""
-        f = ((t - self.t0[k]) / (self.t1[k] - self.t0[k]))[:, None]
-        p = self.p0[k] + f * (self.p1[k] - self.p0[k])
-        z = self.z0[k] + f[:, 0] * (self.z1[k] - self.z0[k])
+        dt = (t - self.t0[k])[:, None]
+        p = self.p0[k] + dt * self.velocity[k]
+        z = self.z0[k] + dt[:, 0] * self.climb[k]
         return p, z
 
     def boxes(self, margin_m: float) -> Boxes:
@@ -132,7 +133,7 @@ def flight_pieces(flights: Sequence[Flight], owners: Sequence[int], max_len_m: f
     t1 = tim[s] + f1 * (tim[e] - tim[s])
     z0 = alt[s] + f0 * (alt[e] - alt[s])
     z1 = alt[s] + f1 * (alt[e] - alt[s])
-    return Pieces(
+    return Pieces.of(
         owner=owner_of_point[s],
         t0=t0,
         t1=t1,
