@@ -121,6 +121,21 @@ def test_crossing_at_right_angles_vertical_miss(dz: float, conflict: bool) -> No
     assert c.closest.vertical_m == pytest.approx(dz, abs=1e-6)
 
 
+@pytest.mark.parametrize(
+    ("low_ft", "high_ft"), [(17_000, 18_000), (25_000, 26_000), (33_000, 34_000), (39_000, 40_000)]
+)
+def test_adjacent_flight_levels_are_separated(low_ft: int, high_ft: int) -> None:
+    """Levels 1000 ft apart are exactly at the vertical minimum, whatever the rounding in metres."""
+    x = (40.0, 0.0)
+    low, high = low_ft * 0.3048, high_ft * 0.3048
+    # In binary floating point FL390 to FL400 comes out as 304.7999999999993 m.
+    a = straight("blue", "east", destination(x, 270.0, 60_000.0), 90.0, 200.0, 0, 600, low)
+    b = straight("red", "north", destination(x, 180.0, 45_000.0), 0.0, 150.0, 0, 600, high)
+    assert detente.check([a, b]) == []
+    c = straight("red", "north", destination(x, 180.0, 45_000.0), 0.0, 150.0, 0, 600, high - 0.01)
+    assert only(detente.check([a, c])).closest.vertical_m == pytest.approx(304.79, abs=1e-6)
+
+
 def test_climbing_through_a_holding_aircraft_level() -> None:
     """2 km apart all along; the loss is bounded by the altitude difference reaching 304.8 m."""
     p = (50.0, 10.0)

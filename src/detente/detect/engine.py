@@ -33,7 +33,7 @@ from .grid import (
 )
 from .kinematics import Losses, flight_losses
 from .overlap import compare_areas
-from .rules import area_margin_m, flight_rule, pairing
+from .rules import area_altitudes, area_margin_m, flight_rule, pairing, strict
 from .trajectories import Pieces, flight_pieces
 
 __all__ = ["DuplicateItemError", "PlanIndex", "check"]
@@ -41,10 +41,12 @@ __all__ = ["DuplicateItemError", "PlanIndex", "check"]
 IntArray = NDArray[np.int64]
 Progress = Callable[[str], None]
 
-# Space-time cells for flight pieces, and space-only cells for areas. Measured on
-# `benchmarks/strategic.py`: cells near the piece length and bins near a piece's duration.
+# Space-time cells (with altitude bins) for flight pieces, and space-only cells for areas.
+# Measured on `benchmarks/strategic.py`: cells near the piece length, bins near a piece's
+# duration, altitude bins of a few flight levels.
 FLIGHT_CELL_M = 60_000.0
 FLIGHT_BIN_S = 600.0
+FLIGHT_ALT_BIN_M = 1_000.0
 AREA_CELL_M = 100_000.0
 
 
@@ -73,8 +75,11 @@ class PlanIndex:
 
     def __init__(self, agreement: Agreement | None = None, *, workers: int | None = None) -> None:
         self.agreement = agreement or Agreement()
+        self._strict = strict(self.agreement)
         self.workers = workers if workers is not None else min(2, os.cpu_count() or 1)
-        self._flight_grid = GridSpec(FLIGHT_CELL_M, FLIGHT_BIN_S)
+        self._flight_grid = GridSpec(
+            FLIGHT_CELL_M, FLIGHT_BIN_S, max(FLIGHT_ALT_BIN_M, 2 * self.agreement.vertical_m)
+        )
         self._area_grid = GridSpec(AREA_CELL_M, 0.0)
         self._split_m = split_length_m(self.agreement.horizontal_m)
         self._items: list[Item] = []
@@ -146,7 +151,7 @@ class PlanIndex:
         say("splitting flights")
         pieces = flight_pieces([self._items[k] for k in flights], flights, self._split_m)  # type: ignore[misc]
         n_old_pieces = len(self._pieces)
-        boxes = pieces.boxes(agreement.horizontal_m / 2)
+        boxes = pieces.boxes(agreement.horizontal_m / 2, agreement.vertical_m / 2)
         cells = file_boxes(boxes, self._flight_grid, id_offset=n_old_pieces)
 
         say("preparing areas")
@@ -226,7 +231,8 @@ class PlanIndex:
     def _flight_losses(self, pieces: Pieces, i: IntArray, j: IntArray) -> Losses:
         owner = pieces.owner
         i, j = self._eligible(i, j, owner[i], owner[j])
-        return flight_losses(pieces, i, j, self.agreement.horizontal_m, self.agreement.vertical_m)
+        rules = self._strict
+        return flight_losses(pieces, i, j, rules.horizontal_m, rules.vertical_m)
 
     def _run(
         self, jobs: list[PairJob], then: Callable[[IntArray, IntArray], Losses]
@@ -262,7 +268,7 @@ class PlanIndex:
         bounds = np.flatnonzero(np.r_[True, area_idx[1:] != area_idx[:-1], True])
         for s, e in itertools.pairwise(bounds):
             prepared = areas[int(area_idx[s])]
-            rule = flight_rule(prepared.item, self.agreement)
+            rule = flight_rule(prepared.item, self._strict)
             if rule is None:
                 continue
             parts = area_crossings(
@@ -283,7 +289,7 @@ class PlanIndex:
             kind, swap = found
             if swap or (first.item.kind is second.item.kind and second.item.ref < first.item.ref):
                 first, second = second, first
-            verdict = compare_areas(first, second, kind, self.agreement)
+            verdict = compare_areas(first, second, kind, self._strict)
             if verdict is not None:
                 out.append(report.area_conflict(first, second, kind, verdict))
         return out
@@ -302,7 +308,7 @@ def _shifted(job: PairJob, shift_i: int, shift_j: int) -> PairJob:
 def _no_boxes() -> Boxes:
     p = np.empty((0, 3), np.float64)
     f = np.empty(0, np.float64)
-    return Boxes(p, p, f, f)
+    return Boxes(p, p, f, f, f, f)
 
 
 def _area_boxes(prepared: list[PreparedArea], agreement: Agreement) -> Boxes:
@@ -314,6 +320,8 @@ def _area_boxes(prepared: list[PreparedArea], agreement: Agreement) -> Boxes:
         np.array([p.hi for p in prepared]) + margin,
         np.array([p.item.start - agreement.time_buffer_s for p in prepared]),
         np.array([p.item.end + agreement.time_buffer_s for p in prepared]),
+        np.array([area_altitudes(p.item, agreement)[0] for p in prepared]),
+        np.array([area_altitudes(p.item, agreement)[1] for p in prepared]),
     )
 
 

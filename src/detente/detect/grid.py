@@ -1,8 +1,9 @@
 """Broad phase: a space-time grid on the six faces of a cube around the Earth.
 
-Every item is a set of boxes (min/max corner in ECEF metres, plus a time range). The surface is
-two-dimensional, so each box is filed in 2-D cells: on the face of the cube its points look out of
-(the ECEF axis of largest magnitude), over the two other axes, and in time bins. Projecting onto a
+Every item is a set of boxes (min/max corner in ECEF metres, an altitude range and a time range).
+The surface is two-dimensional, so each box is filed in 2-D cells: on the face of the cube its
+points look out of (the ECEF axis of largest magnitude), over the two other axes, and in time and
+altitude bins. Projecting onto a
 face's plane never separates boxes that meet, and a box near a face edge is filed in both faces.
 Two boxes are candidates when they share a cell and their boxes meet; each pair is reported once,
 from the lowest face both are filed in and the cell holding the low corner of their intersection,
@@ -42,7 +43,9 @@ CHUNK_ENTRIES = 1 << 18
 
 _AXIS_BITS = 14
 _FACE_BITS = 3
-_TIME_BITS = 63 - _FACE_BITS - 2 * _AXIS_BITS
+_ALT_BITS = 6
+_TIME_BITS = 63 - _FACE_BITS - 2 * _AXIS_BITS - _ALT_BITS
+_ALT_OFFSET_M = 2_000.0
 _AXIS_OFFSET_M = 7_400_000.0
 # The two in-plane ECEF axes of faces +X, -X, +Y, -Y, +Z, -Z.
 _U_AXIS = np.array([1, 1, 0, 0, 0, 0])
@@ -51,10 +54,14 @@ _V_AXIS = np.array([2, 2, 2, 2, 1, 1])
 
 @dataclass(frozen=True, slots=True)
 class GridSpec:
-    """Cell edge (m, at least 1 km) and time bin (s); `bin_s=0` makes a space-only grid."""
+    """Cell edge (m, at least 1 km), time bin (s) and altitude bin (m); a bin of 0 is no bin.
+
+    Altitude bins above the top one (64 bins) all fall in the top one.
+    """
 
     cell_m: float
     bin_s: float
+    alt_bin_m: float = 0.0
 
     def __post_init__(self) -> None:
         if self.cell_m < 1_000.0:
@@ -63,12 +70,14 @@ class GridSpec:
 
 @dataclass(slots=True)
 class Boxes:
-    """Axis-aligned boxes: `lo`/`hi` (n, 3) ECEF metres, `t0`/`t1` (n,) seconds."""
+    """Axis-aligned boxes: `lo`/`hi` (n, 3) ECEF metres, `t0`/`t1` seconds, `z0`/`z1` altitude."""
 
     lo: FloatArray
     hi: FloatArray
     t0: FloatArray
     t1: FloatArray
+    z0: FloatArray
+    z1: FloatArray
 
     def __len__(self) -> int:
         return len(self.t0)
@@ -80,6 +89,8 @@ class Boxes:
             np.concatenate([p.hi for p in parts]).reshape(-1, 3),
             np.concatenate([p.t0 for p in parts]),
             np.concatenate([p.t1 for p in parts]),
+            np.concatenate([p.z0 for p in parts]),
+            np.concatenate([p.z1 for p in parts]),
         )
 
     def faces(self) -> IntArray:
@@ -128,11 +139,19 @@ def _bins(t: FloatArray, bin_s: float) -> IntArray:
     return np.floor(t / bin_s).astype(np.int64)
 
 
-def _pack(face: IntArray, iu: IntArray, iv: IntArray, it: IntArray) -> IntArray:
+def _alts(z: FloatArray, alt_bin_m: float) -> IntArray:
+    if alt_bin_m <= 0:
+        return np.zeros(z.shape, np.int64)
+    top = (1 << _ALT_BITS) - 1
+    return np.clip(np.floor((z + _ALT_OFFSET_M) / alt_bin_m), 0, top).astype(np.int64)
+
+
+def _pack(face: IntArray, iu: IntArray, iv: IntArray, it: IntArray, iz: IntArray) -> IntArray:
     mask = (1 << _AXIS_BITS) - 1
     tmask = (1 << _TIME_BITS) - 1
     return (
-        ((it & tmask) << (_FACE_BITS + 2 * _AXIS_BITS))
+        ((it & tmask) << (_FACE_BITS + 2 * _AXIS_BITS + _ALT_BITS))
+        | (iz << (_FACE_BITS + 2 * _AXIS_BITS))
         | (face << (2 * _AXIS_BITS))
         | ((iu & mask) << _AXIS_BITS)
         | (iv & mask)
@@ -158,7 +177,7 @@ def _expand(counts: IntArray) -> tuple[IntArray, IntArray]:
 
 
 def file_boxes(boxes: Boxes, spec: GridSpec, id_offset: int = 0) -> SortedCells:
-    """File every box under each face cell and time bin it touches."""
+    """File every box under each face cell, time bin and altitude bin it touches."""
     if len(boxes) == 0:
         return SortedCells.empty()
     box, face = np.nonzero((boxes.faces()[:, None] >> np.arange(6)) & 1)
@@ -169,12 +188,16 @@ def file_boxes(boxes: Boxes, spec: GridSpec, id_offset: int = 0) -> SortedCells:
     nu = _cells(boxes.hi[box, u], spec.cell_m) - u0 + 1
     nv = _cells(boxes.hi[box, v], spec.cell_m) - v0 + 1
     nt = _bins(boxes.t1[box], spec.bin_s) - t0 + 1
-    row, rank = _expand(nu * nv * nt)
+    z0 = _alts(boxes.z0[box], spec.alt_bin_m)
+    nz = _alts(boxes.z1[box], spec.alt_bin_m) - z0 + 1
+    row, rank = _expand(nu * nv * nt * nz)
     du = rank % nu[row]
     rank //= nu[row]
     dv = rank % nv[row]
-    dt = rank // nv[row]
-    keys = _pack(face[row], u0[row] + du, v0[row] + dv, t0[row] + dt)
+    rank //= nv[row]
+    dt = rank % nt[row]
+    dz = rank // nt[row]
+    keys = _pack(face[row], u0[row] + du, v0[row] + dv, t0[row] + dt, z0[row] + dz)
     order = np.argsort(keys, kind="stable")
     return SortedCells(keys[order], box[row][order] + id_offset)
 
@@ -219,7 +242,9 @@ def _pairs_within(
     # pairs below read memory close together.
     pos = np.repeat(starts, sizes) + _expand(sizes)[1]
     box = ids[pos]
-    local = Boxes(boxes.lo[box], boxes.hi[box], boxes.t0[box], boxes.t1[box])
+    local = Boxes(
+        boxes.lo[box], boxes.hi[box], boxes.t0[box], boxes.t1[box], boxes.z0[box], boxes.z1[box]
+    )
     local_faces = faces[box]
     # Within a run of equal keys, each entry pairs with those after it.
     after = np.repeat(np.cumsum(sizes), sizes) - np.arange(len(pos)) - 1
@@ -302,6 +327,8 @@ def _report_once(
 ) -> tuple[IntArray, IntArray]:
     """Pairs whose boxes meet, each kept only in the one cell that reports it."""
     idx = np.flatnonzero((a.t0[ia] <= b.t1[ib]) & (b.t0[ib] <= a.t1[ia]))
+    ja, jb = ia[idx], ib[idx]
+    idx = idx[(a.z0[ja] <= b.z1[jb]) & (b.z0[jb] <= a.z1[ja])]
     for axis in range(3):
         ja, jb = ia[idx], ib[idx]
         idx = idx[(a.lo[ja, axis] <= b.hi[jb, axis]) & (b.lo[jb, axis] <= a.hi[ja, axis])]
@@ -315,6 +342,7 @@ def _report_once(
         _cells(np.maximum(a.lo[ia, u], b.lo[ib, u]), spec.cell_m),
         _cells(np.maximum(a.lo[ia, v], b.lo[ib, v]), spec.cell_m),
         _bins(np.maximum(a.t0[ia], b.t0[ib]), spec.bin_s),
+        _alts(np.maximum(a.z0[ia], b.z0[ib]), spec.alt_bin_m),
     )
     keep = ref == key
     return ia[keep], ib[keep]

@@ -10,6 +10,7 @@ import shapely
 from detente.model import Agreement, Band, ConflictKind, Kind
 
 from .areas import PreparedArea, shape_in_frame
+from .rules import TIE_M
 
 __all__ = ["AreaPairVerdict", "compare_areas"]
 
@@ -43,7 +44,10 @@ def _representative_alt(first: Band, second: Band) -> float:
 def compare_areas(
     a: PreparedArea, b: PreparedArea, kind: ConflictKind, agreement: Agreement
 ) -> AreaPairVerdict | None:
-    """The conflict of kind `kind` between areas `a` and `b` (in that order), if any."""
+    """The conflict of kind `kind` between areas `a` and `b` (in that order), if any.
+
+    `agreement` is the strict one (`rules.strict`): its minima already allow for ties.
+    """
     tb = agreement.time_buffer_s
     start = max(a.item.start, b.item.start) - tb
     end = min(a.item.end, b.item.end) + tb
@@ -68,7 +72,7 @@ def compare_areas(
     elif kind is ConflictKind.STRIKE_GROUND:
         hit = distance < a.item.reach_m + agreement.ground_buffer_m
     else:  # strike-air against an airspace block
-        hit = distance < a.item.reach_m and b.item.band.lower_m < a.item.band.upper_m
+        hit = distance < a.item.reach_m - TIE_M and b.item.band.lower_m < a.item.band.upper_m
         gap = 0.0
     if not hit:
         return None

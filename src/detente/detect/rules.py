@@ -3,11 +3,25 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from detente.model import Agreement, Area, ConflictKind, Kind
 
-__all__ = ["PAIRINGS", "AreaRule", "area_margin_m", "flight_rule", "pairing"]
+__all__ = [
+    "PAIRINGS",
+    "TIE_M",
+    "AreaRule",
+    "area_altitudes",
+    "area_margin_m",
+    "flight_rule",
+    "pairing",
+    "strict",
+]
+
+# Distances within a micrometre of a minimum count as at the minimum, not under it: flight
+# levels written in metres are 1000 ft apart exactly, yet 5486.4 - 5181.6 < 304.8 in binary
+# floating point.
+TIE_M = 1e-6
 
 # (kind of a, kind of b) -> conflict kind; a pair of kinds not listed never conflicts.
 PAIRINGS: dict[tuple[Kind, Kind], ConflictKind] = {
@@ -20,6 +34,20 @@ PAIRINGS: dict[tuple[Kind, Kind], ConflictKind] = {
     (Kind.STRIKE, Kind.FLIGHT): ConflictKind.STRIKE_AIR,
     (Kind.STRIKE, Kind.AIRSPACE): ConflictKind.STRIKE_AIR,
 }
+
+
+def strict(agreement: Agreement) -> Agreement:
+    """The agreement with its minima lowered by `TIE_M`, for comparisons that must be strict.
+
+    >>> strict(Agreement()).vertical_m < 304.8
+    True
+    """
+    return replace(
+        agreement,
+        horizontal_m=agreement.horizontal_m - TIE_M,
+        vertical_m=agreement.vertical_m - TIE_M,
+        ground_buffer_m=agreement.ground_buffer_m - TIE_M,
+    )
 
 
 def pairing(first: Kind, second: Kind) -> tuple[ConflictKind, bool] | None:
@@ -59,8 +87,20 @@ def flight_rule(area: Area, agreement: Agreement) -> AreaRule | None:
     if area.kind is Kind.ZONE:
         return AreaRule(ConflictKind.ZONE, 0.0, band.lower_m, band.upper_m, True)
     if area.kind is Kind.STRIKE:
-        return AreaRule(ConflictKind.STRIKE_AIR, area.reach_m, -math.inf, band.upper_m, False)
+        return AreaRule(
+            ConflictKind.STRIKE_AIR, area.reach_m - TIE_M, -math.inf, band.upper_m, False
+        )
     return None
+
+
+def area_altitudes(area: Area, agreement: Agreement) -> tuple[float, float]:
+    """The altitudes at which anything can conflict with `area` (for the broad phase)."""
+    band = area.band
+    if area.kind is Kind.AIRSPACE:
+        return band.lower_m - agreement.vertical_m, band.upper_m + agreement.vertical_m
+    if area.kind is Kind.GROUND:
+        return -math.inf, math.inf
+    return band.lower_m, band.upper_m
 
 
 def area_margin_m(area: Area, agreement: Agreement) -> float:

@@ -79,13 +79,15 @@ class Pieces:
         z = self.z0[k] + dt[:, 0] * self.climb[k]
         return p, z
 
-    def boxes(self, margin_m: float) -> Boxes:
-        """Bounding boxes of the chords, grown by `margin_m`."""
+    def boxes(self, margin_m: float, margin_z_m: float) -> Boxes:
+        """Bounding boxes of the chords grown by `margin_m`, altitudes grown by `margin_z_m`."""
         return Boxes(
             np.minimum(self.p0, self.p1) - margin_m,
             np.maximum(self.p0, self.p1) + margin_m,
             self.t0.copy(),
             self.t1.copy(),
+            np.minimum(self.z0, self.z1) - margin_z_m,
+            np.maximum(self.z0, self.z1) + margin_z_m,
         )
 
 
