@@ -15,13 +15,16 @@ from numpy.typing import NDArray
 from detente.geo import GEOD, MEAN_RADIUS_M, LocalFrame, ecef, unit_mean_position
 from detente.model import Area, Shape
 
-__all__ = ["DENSIFY_M", "PreparedArea", "prepare_area", "shape_in_frame"]
+__all__ = ["DENSIFY_M", "LARGE_AREA_M", "PreparedArea", "prepare_area", "shape_in_frame"]
 
 FloatArray = NDArray[np.float64]
 
 # Polygon edges are densified along their geodesic to pieces of at most this length, so their
 # straight images in a local frame stay within centimetres of the geodesic.
 DENSIFY_M = 10_000.0
+# Areas wider than this are measured in frames centred near the point of interest (the scale of
+# an azimuthal equidistant frame stretches sideways by about d²/6R² at d from its centre).
+LARGE_AREA_M = 400_000.0
 # Allowance in the broad phase for the bulge of chords and surfaces between ECEF corners.
 BOX_SLACK_M = 1_000.0
 
@@ -36,6 +39,18 @@ class PreparedArea:
     radius_m: float
     lo: FloatArray  # ECEF box of the shape, (3,)
     hi: FloatArray
+    extent_m: float  # the longest side of that box
+
+    @property
+    def is_large(self) -> bool:
+        """Too large for one frame: far from its centre, distances stretch past 0.05%."""
+        return self.extent_m > LARGE_AREA_M
+
+    def reframed(self, lon_deg: float, lat_deg: float) -> PreparedArea:
+        """The same area drawn in a frame centred elsewhere (near where it is being measured)."""
+        frame = LocalFrame(lon_deg, lat_deg)
+        core, _ = shape_in_frame(self.item.shape, frame)
+        return PreparedArea(self.item, frame, core, self.radius_m, self.lo, self.hi, self.extent_m)
 
     @property
     def solid(self) -> shapely.Geometry:
@@ -104,4 +119,4 @@ def prepare_area(area: Area) -> PreparedArea:
     extent = float(np.max(hi - lo)) + 2 * radius
     bulge = extent * extent / (8.0 * MEAN_RADIUS_M)
     slack = radius + bulge + BOX_SLACK_M
-    return PreparedArea(area, frame, core, radius, lo - slack, hi + slack)
+    return PreparedArea(area, frame, core, radius, lo - slack, hi + slack, extent)

@@ -27,6 +27,8 @@ IntArray = NDArray[np.int64]
 # Pieces are cut into sub-pieces of at most this length before they meet a shape, so that a
 # straight line in the area's frame stays within centimetres of the geodesic.
 SUBPIECE_M = 25_000.0
+# Pieces near a large area are measured in frames centred on tiles of this size.
+TILE_M = 300_000.0
 
 
 @dataclass(slots=True)
@@ -43,6 +45,14 @@ class AreaParts:
     def empty() -> AreaParts:
         f = np.empty(0, np.float64)
         return AreaParts(np.empty(0, np.int64), f, f, f, f)
+
+    @staticmethod
+    def concat(parts: list[AreaParts]) -> AreaParts:
+        if not parts:
+            return AreaParts.empty()
+        return AreaParts(
+            *(np.concatenate([getattr(p, name) for p in parts]) for name in AreaParts.__slots__)
+        )
 
 
 def _subpieces(pieces: Pieces, k: IntArray) -> tuple[IntArray, FloatArray, FloatArray]:
@@ -88,7 +98,27 @@ def _clip_spans(
 def area_crossings(
     area: PreparedArea, rule: AreaRule, pieces: Pieces, k: IntArray, time_buffer_s: float
 ) -> AreaParts:
-    """Loss intervals of candidate pieces `k` against `area` under `rule`."""
+    """Loss intervals of candidate pieces `k` against `area` under `rule`.
+
+    A large area is measured tile by tile, in a frame centred on each tile of pieces.
+    """
+    if not area.is_large:
+        return _crossings_in_frame(area, rule, pieces, k, time_buffer_s)
+    x, y = area.frame.forward_ecef((pieces.p0[k] + pieces.p1[k]) / 2.0)
+    tx, ty = np.floor(x / TILE_M), np.floor(y / TILE_M)
+    tiles = np.unique(np.column_stack([tx, ty]), axis=0)
+    parts = []
+    for cx, cy in tiles:
+        inside = (tx == cx) & (ty == cy)
+        lon, lat = area.frame.inverse([(cx + 0.5) * TILE_M], [(cy + 0.5) * TILE_M])
+        local = area.reframed(float(lon[0]), float(lat[0]))
+        parts.append(_crossings_in_frame(local, rule, pieces, k[inside], time_buffer_s))
+    return AreaParts.concat(parts)
+
+
+def _crossings_in_frame(
+    area: PreparedArea, rule: AreaRule, pieces: Pieces, k: IntArray, time_buffer_s: float
+) -> AreaParts:
     item = area.item
     w0, w1 = item.start - time_buffer_s, item.end + time_buffer_s
     k = k[(pieces.t0[k] < w1) & (pieces.t1[k] > w0)]

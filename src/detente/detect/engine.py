@@ -44,9 +44,9 @@ Progress = Callable[[str], None]
 # Space-time cells (with altitude bins) for flight pieces, and space-only cells for areas.
 # Measured on `benchmarks/strategic.py`: cells near the piece length, bins near a piece's
 # duration, altitude bins of a few flight levels.
-FLIGHT_CELL_M = 60_000.0
-FLIGHT_BIN_S = 600.0
-FLIGHT_ALT_BIN_M = 1_000.0
+FLIGHT_CELL_M = 100_000.0
+FLIGHT_BIN_S = 900.0
+FLIGHT_ALT_BIN_M = 3_000.0
 AREA_CELL_M = 100_000.0
 
 
@@ -78,7 +78,7 @@ class PlanIndex:
         self._strict = strict(self.agreement)
         self.workers = workers if workers is not None else min(2, os.cpu_count() or 1)
         self._flight_grid = GridSpec(
-            FLIGHT_CELL_M, FLIGHT_BIN_S, max(FLIGHT_ALT_BIN_M, 2 * self.agreement.vertical_m)
+            FLIGHT_CELL_M, FLIGHT_BIN_S, max(FLIGHT_ALT_BIN_M, 4 * self.agreement.vertical_m)
         )
         self._area_grid = GridSpec(AREA_CELL_M, 0.0)
         self._split_m = split_length_m(self.agreement.horizontal_m)

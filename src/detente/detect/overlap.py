@@ -17,12 +17,12 @@ __all__ = ["AreaPairVerdict", "compare_areas"]
 
 @dataclass(frozen=True, slots=True)
 class AreaPairVerdict:
-    """A conflict between two areas: the interval, and where it is worst (in `a`'s frame)."""
+    """A conflict between two areas: the interval, and where it is worst."""
 
     start: float
     end: float
-    x: float
-    y: float
+    lon: float
+    lat: float
     alt_m: float
     horizontal_m: float
     vertical_m: float
@@ -41,6 +41,10 @@ def _representative_alt(first: Band, second: Band) -> float:
     return (lo + hi) / 2.0
 
 
+def _solid(core: shapely.Geometry, radius_m: float) -> shapely.Geometry:
+    return core.buffer(radius_m, quad_segs=64) if radius_m > 0 else core
+
+
 def compare_areas(
     a: PreparedArea, b: PreparedArea, kind: ConflictKind, agreement: Agreement
 ) -> AreaPairVerdict | None:
@@ -54,6 +58,12 @@ def compare_areas(
     if not start < end:
         return None
     core_b, _ = shape_in_frame(b.item.shape, a.frame)
+    if a.is_large or b.is_large:
+        # Measure again in a frame centred where the two are closest.
+        near = shapely.shortest_line(a.solid, _solid(core_b, b.radius_m))
+        lon, lat = a.frame.inverse([near.centroid.x], [near.centroid.y])
+        a = a.reframed(float(lon[0]), float(lat[0]))
+        core_b, _ = shape_in_frame(b.item.shape, a.frame)
     between = float(shapely.distance(a.core, core_b)) - a.radius_m - b.radius_m
     distance = max(between, 0.0)
     band_a, band_b = a.item.band, b.item.band
@@ -77,7 +87,7 @@ def compare_areas(
     if not hit:
         return None
 
-    solid_b = core_b.buffer(b.radius_m, quad_segs=64) if b.radius_m > 0 else core_b
+    solid_b = _solid(core_b, b.radius_m)
     if distance <= 0:
         where = shapely.intersection(a.solid, solid_b)
         point = (
@@ -90,6 +100,7 @@ def compare_areas(
         if kind is ConflictKind.STRIKE_GROUND or b.item.kind is Kind.GROUND
         else (_representative_alt(band_a, band_b))
     )
+    lon, lat = a.frame.inverse([point.x], [point.y])
     return AreaPairVerdict(
-        float(start), float(end), float(point.x), float(point.y), float(alt), distance, float(gap)
+        float(start), float(end), float(lon[0]), float(lat[0]), float(alt), distance, float(gap)
     )

@@ -8,7 +8,7 @@ from typing import cast
 import numpy as np
 from numpy.typing import NDArray
 
-from detente.geo import geodesic_distance_m, geodetic
+from detente.geo import geodesic_distance_m
 from detente.model import Area, Closest, Conflict, ConflictKind, Item, ItemRef
 
 from .areas import PreparedArea
@@ -46,6 +46,50 @@ def _ref(item: Item) -> ItemRef:
     return ItemRef(item.party, item.id)
 
 
+def _geodesic_d2(pieces: Pieces, ka: IntArray, kb: IntArray, t: FloatArray) -> FloatArray:
+    lon_a, lat_a = pieces.geodesic_position(ka, t)
+    lon_b, lat_b = pieces.geodesic_position(kb, t)
+    return geodesic_distance_m(lon_a, lat_a, lon_b, lat_b) ** 2
+
+
+def _refine_closest(
+    pieces: Pieces,
+    ka: IntArray,
+    kb: IntArray,
+    t: FloatArray,
+    lo: FloatArray,
+    hi: FloatArray,
+    step_s: float = 1.0,
+    rounds: int = 2,
+) -> FloatArray:
+    """Move the closest instant from the chords' minimum to the geodesics' one.
+
+    The chords put each aircraft within about a metre of its geodesic, which can shift the
+    least distance by seconds when two aircraft close slowly. Near its minimum the squared
+    geodesic distance is a parabola in time: fit it on three instants and take its vertex,
+    kept inside the piece pair's interval; earlier instants win ties.
+    """
+    for _ in range(rounds):
+        before = np.maximum(t - step_s, lo)
+        after = np.minimum(t + step_s, hi)
+        d_before = _geodesic_d2(pieces, ka, kb, before)
+        d_here = _geodesic_d2(pieces, ka, kb, t)
+        d_after = _geodesic_d2(pieces, ka, kb, after)
+        h1, h2 = t - before, after - t
+        with np.errstate(divide="ignore", invalid="ignore"):
+            # Divided differences of the parabola through the three points.
+            s1 = (d_here - d_before) / h1
+            s2 = (d_after - d_here) / h2
+            curvature = (s2 - s1) / (h1 + h2)
+            slope = s1 + curvature * h1  # derivative at t
+            vertex = t - slope / (2.0 * curvature)
+        usable = (h1 > 0) & (h2 > 0) & (curvature > 0) & np.isfinite(vertex)
+        candidate = np.clip(np.where(usable, vertex, t), lo, hi)
+        better = _geodesic_d2(pieces, ka, kb, candidate) < d_here
+        t = np.where(better, candidate, t)
+    return t
+
+
 def flight_conflicts(items: Sequence[Item], pieces: Pieces, losses: Losses) -> list[Conflict]:
     """Air conflicts between flights: one per disjoint loss interval of a pair."""
     if len(losses.i) == 0:
@@ -63,11 +107,12 @@ def flight_conflicts(items: Sequence[Item], pieces: Pieces, losses: Losses) -> l
     group = oa * (int(oi.max()) + int(oj.max()) + 2) + ob
     order, first, last, worst = _runs(group, losses.start, losses.end, losses.d2_min, losses.t_min)
 
-    t = losses.t_min[worst]
-    xa, za = pieces.position(pa[worst], t)
-    xb, zb = pieces.position(pb[worst], t)
-    lon_a, lat_a, _ = geodetic(xa)
-    lon_b, lat_b, _ = geodetic(xb)
+    ka, kb = pa[worst], pb[worst]
+    t = _refine_closest(pieces, ka, kb, losses.t_min[worst], losses.start[worst], losses.end[worst])
+    _, za = pieces.position(ka, t)
+    _, zb = pieces.position(kb, t)
+    lon_a, lat_a = pieces.geodesic_position(ka, t)
+    lon_b, lat_b = pieces.geodesic_position(kb, t)
     horizontal = geodesic_distance_m(lon_a, lat_a, lon_b, lat_b)
     out = []
     for r in range(len(first)):
@@ -103,8 +148,8 @@ def crossing_conflicts(
     owner = pieces.owner[parts.piece]
     order, first, last, worst = _runs(owner, parts.start, parts.end, parts.d_min, parts.t_min)
     t = parts.t_min[worst]
-    xyz, z = pieces.position(parts.piece[worst], t)
-    lon, lat, _ = geodetic(xyz)
+    _, z = pieces.position(parts.piece[worst], t)
+    lon, lat = pieces.geodesic_position(parts.piece[worst], t)
     band = area.band
     if rule.kind is ConflictKind.STRIKE_AIR:
         vertical = np.maximum(z - band.upper_m, 0.0)
@@ -138,7 +183,6 @@ def area_conflict(
     first: PreparedArea, second: PreparedArea, kind: ConflictKind, verdict: AreaPairVerdict
 ) -> Conflict:
     """The conflict between two areas, positioned on the first."""
-    lon, lat = first.frame.inverse([verdict.x], [verdict.y])
     return Conflict(
         kind,
         first.item.ref,
@@ -147,8 +191,8 @@ def area_conflict(
         verdict.end,
         Closest(
             verdict.start,
-            float(lon[0]),
-            float(lat[0]),
+            verdict.lon,
+            verdict.lat,
             verdict.alt_m,
             verdict.horizontal_m,
             verdict.vertical_m,

@@ -28,7 +28,7 @@ IntArray = NDArray[np.int64]
 class Pieces:
     """Straight pieces of flights. Row k flies from `p0[k]` at `t0[k]` to `p1[k]` at `t1[k]`.
 
-    Build with `Pieces.of(...)`, which also derives the velocity and climb rate of each piece.
+    Build with `Pieces.of(...)`, which derives the chords, velocities and climb rates.
     """
 
     owner: IntArray  # index of the flight in the item list the pieces were built from
@@ -40,25 +40,47 @@ class Pieces:
     z1: FloatArray
     velocity: FloatArray  # (n, 3) m/s
     climb: FloatArray  # m/s
+    # The geodesic each piece stands for: start, forward azimuth (degrees) and length.
+    start_lon: FloatArray
+    start_lat: FloatArray
+    azimuth: FloatArray
+    length_m: FloatArray
 
     @staticmethod
     def of(
         owner: IntArray,
         t0: FloatArray,
         t1: FloatArray,
-        p0: FloatArray,
-        p1: FloatArray,
         z0: FloatArray,
         z1: FloatArray,
+        start: tuple[FloatArray, FloatArray],
+        end: tuple[FloatArray, FloatArray],
+        azimuth: FloatArray,
+        length_m: FloatArray,
     ) -> Pieces:
+        """Pieces from their geodesics: start and end (lon, lat), forward azimuth, length."""
+        p0, p1 = ecef(*start), ecef(*end)
         dt = t1 - t0
-        return Pieces(owner, t0, t1, p0, p1, z0, z1, (p1 - p0) / dt[:, None], (z1 - z0) / dt)
+        return Pieces(
+            owner,
+            t0,
+            t1,
+            p0,
+            p1,
+            z0,
+            z1,
+            (p1 - p0) / dt[:, None],
+            (z1 - z0) / dt,
+            start[0],
+            start[1],
+            azimuth,
+            length_m,
+        )
 
     @staticmethod
     def empty() -> Pieces:
         f = np.empty(0, np.float64)
-        p = np.empty((0, 3), np.float64)
-        return Pieces.of(np.empty(0, np.int64), f, f, p, p, f, f)
+        return Pieces.of(np.empty(0, np.int64), f, f, f, f, (f, f), (f, f), f, f)
 
     def __len__(self) -> int:
         return len(self.t0)
@@ -78,6 +100,14 @@ class Pieces:
         p = self.p0[k] + dt * self.velocity[k]
         z = self.z0[k] + dt[:, 0] * self.climb[k]
         return p, z
+
+    def geodesic_position(self, k: IntArray, t: FloatArray) -> tuple[FloatArray, FloatArray]:
+        """(lon, lat) of pieces `k` at times `t` on their geodesics (not their chords)."""
+        f = (t - self.t0[k]) / (self.t1[k] - self.t0[k])
+        lon, lat, _ = GEOD.fwd(
+            self.start_lon[k], self.start_lat[k], self.azimuth[k], self.length_m[k] * f
+        )
+        return np.asarray(lon, np.float64), np.asarray(lat, np.float64)
 
     def boxes(self, margin_m: float, margin_z_m: float) -> Boxes:
         """Bounding boxes of the chords grown by `margin_m`, altitudes grown by `margin_z_m`."""
@@ -115,32 +145,37 @@ def flight_pieces(flights: Sequence[Flight], owners: Sequence[int], max_len_m: f
     f0 = k / n_pieces[leg]
     f1 = (k + 1) / n_pieces[leg]
 
-    def along(f: FloatArray) -> tuple[FloatArray, FloatArray]:
+    def along(f: FloatArray) -> tuple[FloatArray, FloatArray, FloatArray]:
+        """Position and forward azimuth at fraction `f` of each piece's leg."""
         s, e = start[leg], end[leg]
         out_lon = np.where(f >= 1.0, lon[e], lon[s])
         out_lat = np.where(f >= 1.0, lat[e], lat[s])
+        out_az = az[leg].copy()
         mid = (f > 0.0) & (f < 1.0)
         if mid.any():
-            mlon, mlat, _ = GEOD.fwd(
+            mlon, mlat, back = GEOD.fwd(
                 lon[s][mid], lat[s][mid], az[leg][mid], dist[leg][mid] * f[mid]
             )
             out_lon[mid] = mlon
             out_lat[mid] = mlat
-        return out_lon, out_lat
+            out_az[mid] = np.asarray(back) + 180.0
+        return out_lon, out_lat, out_az
 
-    lon0, lat0 = along(f0)
-    lon1, lat1 = along(f1)
+    lon0, lat0, az0 = along(f0)
+    lon1, lat1, _ = along(f1)
     s, e = start[leg], end[leg]
     t0 = tim[s] + f0 * (tim[e] - tim[s])
     t1 = tim[s] + f1 * (tim[e] - tim[s])
     z0 = alt[s] + f0 * (alt[e] - alt[s])
     z1 = alt[s] + f1 * (alt[e] - alt[s])
     return Pieces.of(
-        owner=owner_of_point[s],
-        t0=t0,
-        t1=t1,
-        p0=ecef(lon0, lat0),
-        p1=ecef(lon1, lat1),
-        z0=z0,
-        z1=z1,
+        owner_of_point[s],
+        t0,
+        t1,
+        z0,
+        z1,
+        (lon0, lat0),
+        (lon1, lat1),
+        az0,
+        dist[leg] * (f1 - f0),
     )
