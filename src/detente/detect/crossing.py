@@ -14,6 +14,7 @@ import numpy as np
 import shapely
 from numpy.typing import NDArray
 
+from ._arrays import expand
 from .areas import PreparedArea
 from .kinematics import Spans, linear_below
 from .rules import AreaRule
@@ -58,8 +59,7 @@ class AreaParts:
 def _subpieces(pieces: Pieces, k: IntArray) -> tuple[IntArray, FloatArray, FloatArray]:
     chord = np.linalg.norm(pieces.p1[k] - pieces.p0[k], axis=1)
     m = np.maximum(1, np.ceil(chord / SUBPIECE_M).astype(np.int64))
-    row = np.repeat(np.arange(len(k), dtype=np.int64), m)
-    q = np.arange(len(row), dtype=np.int64) - np.repeat(np.cumsum(m) - m, m)
+    row, q = expand(m)
     return k[row], q / m[row], (q + 1) / m[row]
 
 

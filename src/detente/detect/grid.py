@@ -21,6 +21,8 @@ from functools import partial
 import numpy as np
 from numpy.typing import NDArray
 
+from ._arrays import expand
+
 __all__ = [
     "Boxes",
     "GridSpec",
@@ -168,14 +170,6 @@ def _lowest_bit(mask: IntArray) -> IntArray:
     return np.log2(low).astype(np.int64)
 
 
-def _expand(counts: IntArray) -> tuple[IntArray, IntArray]:
-    """For rows with `counts`, the row of each output and its rank within the row."""
-    total = int(counts.sum())
-    row = np.repeat(np.arange(len(counts), dtype=np.int64), counts)
-    rank = np.arange(total, dtype=np.int64) - np.repeat(np.cumsum(counts) - counts, counts)
-    return row, rank
-
-
 def file_boxes(boxes: Boxes, spec: GridSpec, id_offset: int = 0) -> SortedCells:
     """File every box under each face cell, time bin and altitude bin it touches."""
     if len(boxes) == 0:
@@ -190,7 +184,7 @@ def file_boxes(boxes: Boxes, spec: GridSpec, id_offset: int = 0) -> SortedCells:
     nt = _bins(boxes.t1[box], spec.bin_s) - t0 + 1
     z0 = _alts(boxes.z0[box], spec.alt_bin_m)
     nz = _alts(boxes.z1[box], spec.alt_bin_m) - z0 + 1
-    row, rank = _expand(nu * nv * nt * nz)
+    row, rank = expand(nu * nv * nt * nz)
     du = rank % nu[row]
     rank //= nu[row]
     dv = rank % nv[row]
@@ -240,7 +234,7 @@ def _pairs_within(
     starts, sizes = starts[big], sizes[big]
     # Only entries in shared cells take part; copy their boxes in cell order, so that the
     # pairs below read memory close together.
-    pos = np.repeat(starts, sizes) + _expand(sizes)[1]
+    pos = np.repeat(starts, sizes) + expand(sizes)[1]
     box = ids[pos]
     local = Boxes(
         boxes.lo[box], boxes.hi[box], boxes.t0[box], boxes.t1[box], boxes.z0[box], boxes.z1[box]
@@ -248,7 +242,7 @@ def _pairs_within(
     local_faces = faces[box]
     # Within a run of equal keys, each entry pairs with those after it.
     after = np.repeat(np.cumsum(sizes), sizes) - np.arange(len(pos)) - 1
-    first, rank = _expand(after)
+    first, rank = expand(after)
     second = first + 1 + rank
     fa, fb = _report_once(
         local, first, local, second, keys[pos[first]], local_faces, local_faces, spec
@@ -300,7 +294,7 @@ def _pairs_across(
 ) -> tuple[IntArray, IntArray]:
     lo = np.searchsorted(target_cells.keys, keys, side="left")
     hi = np.searchsorted(target_cells.keys, keys, side="right")
-    row, rank = _expand(hi - lo)
+    row, rank = expand(hi - lo)
     i = ids[row]
     j = target_cells.ids[lo[row] + rank]
     return _report_once(query, i, target, j, keys[row], query_faces, target_faces, spec)

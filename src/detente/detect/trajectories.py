@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from itertools import chain
 
 import numpy as np
 from numpy.typing import NDArray
@@ -16,6 +17,7 @@ from numpy.typing import NDArray
 from detente.geo import GEOD, ecef
 from detente.model import Flight
 
+from ._arrays import expand
 from .grid import Boxes
 
 __all__ = ["Pieces", "flight_pieces"]
@@ -40,11 +42,11 @@ class Pieces:
     z1: FloatArray
     velocity: FloatArray  # (n, 3) m/s
     climb: FloatArray  # m/s
-    # The geodesic each piece stands for: start, forward azimuth (degrees) and length.
+    # The ends of the geodesic each piece stands for, degrees.
     start_lon: FloatArray
     start_lat: FloatArray
-    azimuth: FloatArray
-    length_m: FloatArray
+    end_lon: FloatArray
+    end_lat: FloatArray
 
     @staticmethod
     def of(
@@ -53,13 +55,11 @@ class Pieces:
         t1: FloatArray,
         z0: FloatArray,
         z1: FloatArray,
-        start: tuple[FloatArray, FloatArray],
-        end: tuple[FloatArray, FloatArray],
-        azimuth: FloatArray,
-        length_m: FloatArray,
+        start: tuple[FloatArray, FloatArray, FloatArray],
+        end: tuple[FloatArray, FloatArray, FloatArray],
     ) -> Pieces:
-        """Pieces from their geodesics: start and end (lon, lat), forward azimuth, length."""
-        p0, p1 = ecef(*start), ecef(*end)
+        """Pieces from their ends: (lon, lat, ECEF) at start and end, times and altitudes."""
+        (lon0, lat0, p0), (lon1, lat1, p1) = start, end
         dt = t1 - t0
         return Pieces(
             owner,
@@ -71,16 +71,17 @@ class Pieces:
             z1,
             (p1 - p0) / dt[:, None],
             (z1 - z0) / dt,
-            start[0],
-            start[1],
-            azimuth,
-            length_m,
+            lon0,
+            lat0,
+            lon1,
+            lat1,
         )
 
     @staticmethod
     def empty() -> Pieces:
         f = np.empty(0, np.float64)
-        return Pieces.of(np.empty(0, np.int64), f, f, f, f, (f, f), (f, f), f, f)
+        p = np.empty((0, 3), np.float64)
+        return Pieces.of(np.empty(0, np.int64), f, f, f, f, (f, f, p), (f, f, p))
 
     def __len__(self) -> int:
         return len(self.t0)
@@ -104,9 +105,9 @@ class Pieces:
     def geodesic_position(self, k: IntArray, t: FloatArray) -> tuple[FloatArray, FloatArray]:
         """(lon, lat) of pieces `k` at times `t` on their geodesics (not their chords)."""
         f = (t - self.t0[k]) / (self.t1[k] - self.t0[k])
-        lon, lat, _ = GEOD.fwd(
-            self.start_lon[k], self.start_lat[k], self.azimuth[k], self.length_m[k] * f
-        )
+        lon0, lat0 = self.start_lon[k], self.start_lat[k]
+        azimuth, _, length = GEOD.inv(lon0, lat0, self.end_lon[k], self.end_lat[k])
+        lon, lat, _ = GEOD.fwd(lon0, lat0, azimuth, np.asarray(length) * f)
         return np.asarray(lon, np.float64), np.asarray(lat, np.float64)
 
     def boxes(self, margin_m: float, margin_z_m: float) -> Boxes:
@@ -124,58 +125,56 @@ class Pieces:
 def flight_pieces(flights: Sequence[Flight], owners: Sequence[int], max_len_m: float) -> Pieces:
     """Split every leg of `flights` into chord pieces of at most `max_len_m` of geodesic."""
     counts = np.fromiter((len(f.times) for f in flights), np.int64, len(flights))
-    lon = np.fromiter((v for f in flights for v in f.lon), np.float64, int(counts.sum()))
-    lat = np.fromiter((v for f in flights for v in f.lat), np.float64, len(lon))
-    alt = np.fromiter((v for f in flights for v in f.alt_m), np.float64, len(lon))
-    tim = np.fromiter((v for f in flights for v in f.times), np.float64, len(lon))
+    n = int(counts.sum())
+    lon = np.fromiter(chain.from_iterable(f.lon for f in flights), np.float64, n)
+    lat = np.fromiter(chain.from_iterable(f.lat for f in flights), np.float64, n)
+    alt = np.fromiter(chain.from_iterable(f.alt_m for f in flights), np.float64, n)
+    tim = np.fromiter(chain.from_iterable(f.times for f in flights), np.float64, n)
     owner_of_point = np.repeat(np.asarray(owners, np.int64), counts)
+    xyz = ecef(lon, lat)
 
-    start = np.flatnonzero(owner_of_point[:-1] == owner_of_point[1:]) if len(lon) > 1 else []
+    start = np.flatnonzero(owner_of_point[:-1] == owner_of_point[1:]) if n > 1 else []
     start = np.asarray(start, np.int64)
     # Flights whose consecutive positions repeat at the same time carry no motion there.
     start = start[tim[start + 1] > tim[start]]
     end = start + 1
-    az, _, dist = GEOD.inv(lon[start], lat[start], lon[end], lat[end])
-    az = np.asarray(az, np.float64)
-    dist = np.asarray(dist, np.float64)
-    n_pieces = np.maximum(1, np.ceil(dist / max_len_m).astype(np.int64))
+    # The chord is shorter than the geodesic by under 1% for legs up to 2,000 km; longer legs
+    # are cut by their geodesic length below.
+    chord = np.linalg.norm(xyz[end] - xyz[start], axis=1)
+    n_pieces = np.maximum(1, np.ceil(chord * 1.01 / max_len_m).astype(np.int64))
+    long_leg = np.flatnonzero(n_pieces > 1)
+    az = np.zeros(len(start))
+    dist = np.zeros(len(start))
+    if len(long_leg):
+        s, e = start[long_leg], end[long_leg]
+        leg_az, _, leg_dist = GEOD.inv(lon[s], lat[s], lon[e], lat[e])
+        az[long_leg], dist[long_leg] = leg_az, leg_dist
+        n_pieces[long_leg] = np.maximum(1, np.ceil(dist[long_leg] / max_len_m)).astype(np.int64)
 
-    leg = np.repeat(np.arange(len(start), dtype=np.int64), n_pieces)
-    k = np.arange(len(leg), dtype=np.int64) - np.repeat(np.cumsum(n_pieces) - n_pieces, n_pieces)
+    leg, k = expand(n_pieces)
     f0 = k / n_pieces[leg]
     f1 = (k + 1) / n_pieces[leg]
+    s, e = start[leg], end[leg]
 
     def along(f: FloatArray) -> tuple[FloatArray, FloatArray, FloatArray]:
-        """Position and forward azimuth at fraction `f` of each piece's leg."""
-        s, e = start[leg], end[leg]
-        out_lon = np.where(f >= 1.0, lon[e], lon[s])
-        out_lat = np.where(f >= 1.0, lat[e], lat[s])
-        out_az = az[leg].copy()
-        mid = (f > 0.0) & (f < 1.0)
-        if mid.any():
-            mlon, mlat, back = GEOD.fwd(
-                lon[s][mid], lat[s][mid], az[leg][mid], dist[leg][mid] * f[mid]
+        """Position (lon, lat, ECEF) at fraction `f` of each piece's leg."""
+        at_end = f >= 1.0
+        out_lon = np.where(at_end, lon[e], lon[s])
+        out_lat = np.where(at_end, lat[e], lat[s])
+        out_xyz = np.where(at_end[:, None], xyz[e], xyz[s])
+        mid = np.flatnonzero((f > 0.0) & (f < 1.0))
+        if len(mid):
+            mlon, mlat, _ = GEOD.fwd(
+                lon[s[mid]], lat[s[mid]], az[leg[mid]], dist[leg[mid]] * f[mid]
             )
-            out_lon[mid] = mlon
-            out_lat[mid] = mlat
-            out_az[mid] = np.asarray(back) + 180.0
-        return out_lon, out_lat, out_az
+            out_lon[mid], out_lat[mid] = mlon, mlat
+            out_xyz[mid] = ecef(mlon, mlat)
+        return out_lon, out_lat, out_xyz
 
-    lon0, lat0, az0 = along(f0)
-    lon1, lat1, _ = along(f1)
-    s, e = start[leg], end[leg]
+    lon0, lat0, p0 = along(f0)
+    lon1, lat1, p1 = along(f1)
     t0 = tim[s] + f0 * (tim[e] - tim[s])
     t1 = tim[s] + f1 * (tim[e] - tim[s])
     z0 = alt[s] + f0 * (alt[e] - alt[s])
     z1 = alt[s] + f1 * (alt[e] - alt[s])
-    return Pieces.of(
-        owner_of_point[s],
-        t0,
-        t1,
-        z0,
-        z1,
-        (lon0, lat0),
-        (lon1, lat1),
-        az0,
-        dist[leg] * (f1 - f0),
-    )
+    return Pieces.of(owner_of_point[s], t0, t1, z0, z1, (lon0, lat0, p0), (lon1, lat1, p1))
