@@ -84,7 +84,7 @@ class PlanIndex:
         self._split_m = split_length_m(self.agreement.horizontal_m)
         self._items: list[Item] = []
         self._dead = np.zeros(0, bool)
-        self._refs: dict[ItemRef, int] = {}
+        self._refs: dict[tuple[str, str], int] = {}  # (party, id) -> position in _items
         self._party_codes: dict[str, int] = {}
         self._party = np.empty(0, np.int64)
         self._pieces = Pieces.empty()
@@ -101,7 +101,7 @@ class PlanIndex:
         return len(self._refs)
 
     def __contains__(self, ref: object) -> bool:
-        return ref in self._refs
+        return isinstance(ref, ItemRef) and (ref.party, ref.id) in self._refs
 
     def items(self) -> list[Item]:
         """The indexed items, in the order they were added."""
@@ -110,7 +110,7 @@ class PlanIndex:
     def remove(self, refs: Iterable[ItemRef]) -> None:
         """Forget items; unknown references are ignored."""
         for ref in refs:
-            k = self._refs.pop(ref, None)
+            k = self._refs.pop((ref.party, ref.id), None)
             if k is not None:
                 self._dead[k] = True
 
@@ -118,12 +118,13 @@ class PlanIndex:
         """Check `items` against the index and among themselves, then index them."""
         say = progress or (lambda _stage: None)
         base = len(self._items)
-        seen: set[ItemRef] = set()
-        for item in items:
-            ref = ItemRef(item.party, item.id)
-            if ref in self._refs or ref in seen:
-                raise DuplicateItemError(ref)
-            seen.add(ref)
+        keys = [(item.party, item.id) for item in items]
+        if len(set(keys)) < len(keys) or not self._refs.keys().isdisjoint(keys):
+            seen: set[tuple[str, str]] = set()
+            for key in keys:
+                if key in self._refs or key in seen:
+                    raise DuplicateItemError(ItemRef(*key))
+                seen.add(key)
         self._items.extend(items)
         self._dead = np.concatenate([self._dead, np.zeros(len(items), bool)])
         codes = self._party_codes
@@ -136,8 +137,7 @@ class PlanIndex:
             self._dead = self._dead[:base]
             self._party = self._party[:base]
             raise
-        for k, item in enumerate(items, start=base):
-            self._refs[ItemRef(item.party, item.id)] = k
+        self._refs.update(zip(keys, range(base, base + len(keys)), strict=True))
         return conflicts
 
     # -- the work -------------------------------------------------------------------------
