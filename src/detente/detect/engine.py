@@ -144,18 +144,18 @@ class PlanIndex:
 
     def _check_new(self, base: int, say: Progress) -> list[Conflict]:
         agreement = self.agreement
-        new = range(base, len(self._items))
-        flights = [k for k in new if isinstance(self._items[k], Flight)]
-        areas = [k for k in new if isinstance(self._items[k], Area)]
+        new = list(enumerate(self._items[base:], start=base))
+        flights = [(k, item) for k, item in new if isinstance(item, Flight)]
+        areas = [(k, item) for k, item in new if isinstance(item, Area)]
 
         say("splitting flights")
-        pieces = flight_pieces([self._items[k] for k in flights], flights, self._split_m)  # type: ignore[misc]
+        pieces = flight_pieces([f for _, f in flights], [k for k, _ in flights], self._split_m)
         n_old_pieces = len(self._pieces)
         boxes = pieces.boxes(agreement.horizontal_m / 2, agreement.vertical_m / 2)
         cells = file_boxes(boxes, self._flight_grid, id_offset=n_old_pieces)
 
         say("preparing areas")
-        prepared = [prepare_area(self._items[k]) for k in areas]  # type: ignore[arg-type]
+        prepared = [prepare_area(area) for _, area in areas]
         area_boxes = _area_boxes(prepared, agreement)
         n_old_areas = len(self._areas)
         area_cells = file_boxes(area_boxes, self._area_grid, id_offset=n_old_areas)
@@ -168,7 +168,9 @@ class PlanIndex:
         all_piece_boxes = Boxes.concat([self._piece_boxes, boxes])
         all_areas = self._areas + prepared
         all_area_boxes = Boxes.concat([self._area_boxes, area_boxes])
-        all_area_item = np.concatenate([self._area_item, np.asarray(areas, np.int64)])
+        all_area_item = np.concatenate(
+            [self._area_item, np.asarray([k for k, _ in areas], np.int64)]
+        )
 
         say("checking flights against flights")
         # New pieces among themselves and against old ones; each job ends in exact losses.
@@ -188,15 +190,20 @@ class PlanIndex:
         pa_piece, pa_area = run_all(
             cross_pairs(boxes, merged_area_cells, all_area_boxes, all_area_faces, self._area_grid)
         )
+        flown = np.array(
+            [k for k, p in enumerate(prepared) if flight_rule(p.item, agreement) is not None],
+            np.int64,
+        )
         ap_area, ap_piece = run_all(
             cross_pairs(
-                area_boxes,
+                area_boxes.subset(flown),
                 self._piece_cells,
                 self._piece_boxes,
                 self._piece_faces,
                 self._flight_grid,
             )
         )
+        ap_area = flown[ap_area]
         pa_piece = np.concatenate([pa_piece + n_old_pieces, ap_piece])
         pa_area = np.concatenate([pa_area, ap_area + n_old_areas])
         owner = all_pieces.owner

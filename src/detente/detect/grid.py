@@ -84,6 +84,11 @@ class Boxes:
     def __len__(self) -> int:
         return len(self.t0)
 
+    def subset(self, idx: IntArray) -> Boxes:
+        return Boxes(
+            self.lo[idx], self.hi[idx], self.t0[idx], self.t1[idx], self.z0[idx], self.z1[idx]
+        )
+
     @staticmethod
     def concat(parts: list[Boxes]) -> Boxes:
         return Boxes(
@@ -236,9 +241,7 @@ def _pairs_within(
     # pairs below read memory close together.
     pos = np.repeat(starts, sizes) + expand(sizes)[1]
     box = ids[pos]
-    local = Boxes(
-        boxes.lo[box], boxes.hi[box], boxes.t0[box], boxes.t1[box], boxes.z0[box], boxes.z1[box]
-    )
+    local = boxes.subset(box)
     local_faces = faces[box]
     # Within a run of equal keys, each entry pairs with those after it.
     after = np.repeat(np.cumsum(sizes), sizes) - np.arange(len(pos)) - 1
