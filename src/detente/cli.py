@@ -10,14 +10,10 @@ from contextlib import contextmanager
 from dataclasses import replace
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.console import Console
-from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
-from rich.text import Text
 
-from detente.console import print_table
 from detente.detect import check as check_items
 from detente.detect.clip import item_outline
 from detente.errors import DetenteError, PlanError
@@ -26,9 +22,14 @@ from detente.interop.plans import load_plan_files
 from detente.interop.results import conflicts_geojson, conflicts_json
 from detente.model import Agreement, Conflict
 
+if TYPE_CHECKING:
+    from rich.console import Console
+
 __all__ = ["app", "main"]
 
-EXIT_CLEAR, EXIT_CONFLICTS, EXIT_INVALID = 0, 1, 2
+# rich is imported where it is used: a plain JSON run does not pay for it.
+
+EXIT_CLEAR, EXIT_CONFLICTS, EXIT_INVALID, EXIT_INTERNAL = 0, 1, 2, 3
 # Inputs at least this large get a progress display on a terminal.
 LARGE_INPUT_BYTES = 5_000_000
 
@@ -48,11 +49,15 @@ class OutputFormat(StrEnum):
 
 
 @contextmanager
-def _stages(show: bool, stderr: Console) -> Iterator[Callable[[str], None]]:
+def _stages(show: bool) -> Iterator[Callable[[str], None]]:
     """A progress display on stderr (when `show`), advanced by calling the yielded function."""
     if not show:
         yield lambda _stage: None
         return
+    from rich.console import Console
+    from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    stderr = Console(stderr=True)
     columns = (SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn())
     with Progress(*columns, console=stderr, transient=True) as progress:
         task = progress.add_task("reading plan files", total=None)
@@ -87,7 +92,6 @@ def check(
     ] = False,
 ) -> None:
     """Check plan files against each other. Exit 0: no conflict, 1: conflicts, 2: invalid input."""
-    stderr = Console(stderr=True)
     started = time.perf_counter()
     fmt = output_format or (
         OutputFormat.TABLE if output is None and sys.stdout.isatty() else OutputFormat.JSON
@@ -99,12 +103,12 @@ def check(
             agreement = replace(agreement, include_own=True)
 
         def warn(error: PlanError) -> None:
-            _say(stderr, "warning:", "yellow", f"skipped {error.message}")
+            _say("warning:", "yellow", f"skipped {error.message}")
 
-        with _stages(large and stderr.is_terminal, stderr) as stage:
+        with _stages(large and sys.stderr.isatty()) as stage:
             items = load_plan_files(files, skip_invalid=skip_invalid, warn=warn)
             if not items:
-                _say(stderr, "warning:", "yellow", "the plan files hold no plan items")
+                _say("warning:", "yellow", "the plan files hold no plan items")
             conflicts = check_items(items, agreement, progress=stage)
             stage("writing the result")
             seconds = time.perf_counter() - started
@@ -116,7 +120,7 @@ def check(
             else:
                 document = None
     except DetenteError as error:
-        _say(stderr, "error:", "red", str(error))
+        _say("error:", "red", str(error))
         raise typer.Exit(EXIT_INVALID) from None
 
     if document is None:
@@ -132,6 +136,10 @@ def check(
 def _print_table(
     conflicts: Sequence[Conflict], items: int, seconds: float, output: Path | None
 ) -> None:
+    from rich.console import Console
+
+    from detente.console import print_table
+
     if output is None:
         console = Console()
         print_table(
@@ -142,8 +150,12 @@ def _print_table(
         print_table(Console(file=handle, width=160), conflicts, items, seconds)
 
 
-def _say(console: Console, label: str, style: str, message: str) -> None:
-    """One unwrapped line: a coloured label, then the message as plain text (no markup)."""
+def _say(label: str, style: str, message: str, console: Console | None = None) -> None:
+    """One unwrapped line on stderr: a coloured label, then the message as plain text."""
+    from rich.console import Console
+    from rich.text import Text
+
+    console = console or Console(stderr=True)
     console.print(Text.assemble((label, style), " ", message), soft_wrap=True)
 
 
@@ -154,18 +166,24 @@ def _size(path: Path) -> int:
         return 0
 
 
-EXIT_INTERNAL = 3
-
-
 def main() -> None:
-    """Entry point of the `detente` command: a failure of Détente itself is one clear line."""
+    """Entry point of the `detente` command: a failure of Détente itself is one clear line.
+
+    The process ends without tearing down its heap: every result is written and flushed by
+    then, and freeing every plan item one by one would cost more than a small check.
+    """
     try:
         app()
+        status: object = EXIT_CLEAR
+    except SystemExit as done:
+        status = done.code
     except Exception as error:  # the last line of defence before the user
         _say(
-            Console(stderr=True),
             "internal error:",
             "red",
             f"{type(error).__name__}: {error} (please report it with the command and its input)",
         )
-        sys.exit(EXIT_INTERNAL)
+        status = EXIT_INTERNAL
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(status if isinstance(status, int) else EXIT_CLEAR if status is None else EXIT_INVALID)
