@@ -53,11 +53,11 @@ def item_outline(item: Item, t0: float, t1: float) -> tuple[str, Any]:
     A flight gives its track from `t0` to `t1`; an area its shape (a circle as a polygon; a
     strike's aim point as a point).
     """
-    if isinstance(flight := item, Flight):
-        inner = [k for k, t in enumerate(flight.times) if t0 < t < t1]
-        track = [flight_position(flight, t0)]
-        track += [(flight.lon[k], flight.lat[k], flight.alt_m[k]) for k in inner]
-        track.append(flight_position(flight, t1))
+    if isinstance(item, Flight):
+        inner = [k for k, t in enumerate(item.times) if t0 < t < t1]
+        track = [flight_position(item, t0)]
+        track += [(item.lon[k], item.lat[k], item.alt_m[k]) for k in inner]
+        track.append(flight_position(item, t1))
         return "LineString", [list(p) for p in track]
     shape = item.shape
     if shape.center is not None:

@@ -97,9 +97,8 @@ def flight_conflicts(items: Sequence[Item], pieces: Pieces, losses: Losses) -> l
     oi, oj = pieces.owner[losses.i], pieces.owner[losses.j]
     involved = np.unique(np.concatenate([oi, oj]))
     rank = np.empty(int(involved.max()) + 1, np.int64)
-    rank[involved[np.argsort([_ref(items[k]) for k in involved.tolist()])]] = np.arange(
-        len(involved)
-    )
+    by_ref = sorted(involved.tolist(), key=lambda k: _ref(items[k]))
+    rank[by_ref] = np.arange(len(involved))
     swap = rank[oi] > rank[oj]
     pa = np.where(swap, losses.j, losses.i)
     pb = np.where(swap, losses.i, losses.j)

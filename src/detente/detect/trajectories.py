@@ -133,8 +133,7 @@ def flight_pieces(flights: Sequence[Flight], owners: Sequence[int], max_len_m: f
     owner_of_point = np.repeat(np.asarray(owners, np.int64), counts)
     xyz = ecef(lon, lat)
 
-    start = np.flatnonzero(owner_of_point[:-1] == owner_of_point[1:]) if n > 1 else []
-    start = np.asarray(start, np.int64)
+    start = np.flatnonzero(owner_of_point[:-1] == owner_of_point[1:]).astype(np.int64)
     # Flights whose consecutive positions repeat at the same time carry no motion there.
     start = start[tim[start + 1] > tim[start]]
     end = start + 1
