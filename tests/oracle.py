@@ -121,8 +121,10 @@ class Verdict:
     def interval_bounds(self) -> tuple[int, int]:
         """Least and most number of disjoint loss intervals a correct engine may report.
 
-        The least counts groups of sure-loss instants split by a sure-clear instant; the most
-        counts runs of instants that are not sure-clear.
+        The least counts groups of sure-loss instants split by a sure-clear instant. The most
+        counts runs of instants that are not sure-clear, plus one for each run of in-band
+        instants between two sure-loss instants of such a run: there the distance may rise back
+        over the minimum for a moment, so an engine may split the interval.
         """
         least, last = 0, "clear"
         for s in self.scores:
@@ -134,6 +136,16 @@ class Verdict:
                 last = "clear"
         possible = self.scores <= 1.0
         most = int(np.count_nonzero(possible[1:] & ~possible[:-1]) + (possible[:1].sum()))
+        previous, gap = "clear", False
+        for s in self.scores:
+            state = "loss" if s < -1.0 else "clear" if s > 1.0 else "band"
+            if state == "band" and previous == "loss":
+                gap = True
+            elif state == "loss" and gap:
+                most += 1
+            if state != "band":
+                gap = False
+            previous = state if state != "band" or previous == "clear" else previous
         return least, most
 
 
