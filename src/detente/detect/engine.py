@@ -88,12 +88,12 @@ class PlanIndex:
         self._party_codes: dict[str, int] = {}
         self._party = np.empty(0, np.int64)
         self._pieces = Pieces.empty()
-        self._piece_boxes = _no_boxes()
+        self._piece_boxes = Boxes.empty()
         self._piece_cells = SortedCells.empty()
         self._piece_faces = np.empty(0, np.int64)
         self._areas: list[PreparedArea] = []
         self._area_item = np.empty(0, np.int64)
-        self._area_boxes = _no_boxes()
+        self._area_boxes = Boxes.empty()
         self._area_cells = SortedCells.empty()
         self._area_faces = np.empty(0, np.int64)
 
@@ -312,23 +312,18 @@ def _shifted(job: PairJob, shift_i: int, shift_j: int) -> PairJob:
     return run
 
 
-def _no_boxes() -> Boxes:
-    p = np.empty((0, 3), np.float64)
-    f = np.empty(0, np.float64)
-    return Boxes(p, p, f, f, f, f)
-
-
 def _area_boxes(prepared: list[PreparedArea], agreement: Agreement) -> Boxes:
     if not prepared:
-        return _no_boxes()
+        return Boxes.empty()
     margin = np.array([area_margin_m(p.item, agreement) for p in prepared])[:, None]
+    altitudes = np.array([area_altitudes(p.item, agreement) for p in prepared])
     return Boxes(
         np.array([p.lo for p in prepared]) - margin,
         np.array([p.hi for p in prepared]) + margin,
         np.array([p.item.start - agreement.time_buffer_s for p in prepared]),
         np.array([p.item.end + agreement.time_buffer_s for p in prepared]),
-        np.array([area_altitudes(p.item, agreement)[0] for p in prepared]),
-        np.array([area_altitudes(p.item, agreement)[1] for p in prepared]),
+        altitudes[:, 0],
+        altitudes[:, 1],
     )
 
 

@@ -84,6 +84,12 @@ class Boxes:
     def __len__(self) -> int:
         return len(self.t0)
 
+    @staticmethod
+    def empty() -> Boxes:
+        p = np.empty((0, 3), np.float64)
+        f = np.empty(0, np.float64)
+        return Boxes(p, p, f, f, f, f)
+
     def subset(self, idx: IntArray) -> Boxes:
         return Boxes(
             self.lo[idx], self.hi[idx], self.t0[idx], self.t1[idx], self.z0[idx], self.z1[idx]

@@ -9,7 +9,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from detente.geo import geodesic_distance_m
-from detente.model import Area, Closest, Conflict, ConflictKind, Item, ItemRef
+from detente.model import Area, Closest, Conflict, ConflictKind, Item
 
 from .areas import PreparedArea
 from .crossing import AreaParts
@@ -40,10 +40,6 @@ def _runs(
     worst_first = np.flatnonzero(np.r_[True, run[worst_order][1:] != run[worst_order][:-1]])
     worst = order[worst_order[worst_first]]
     return order, first, last, worst
-
-
-def _ref(item: Item) -> ItemRef:
-    return ItemRef(item.party, item.id)
 
 
 def _geodesic_d2(pieces: Pieces, ka: IntArray, kb: IntArray, t: FloatArray) -> FloatArray:
@@ -97,7 +93,7 @@ def flight_conflicts(items: Sequence[Item], pieces: Pieces, losses: Losses) -> l
     oi, oj = pieces.owner[losses.i], pieces.owner[losses.j]
     involved = np.unique(np.concatenate([oi, oj]))
     rank = np.empty(int(involved.max()) + 1, np.int64)
-    by_ref = sorted(involved.tolist(), key=lambda k: _ref(items[k]))
+    by_ref = sorted(involved.tolist(), key=lambda k: items[k].ref)
     rank[by_ref] = np.arange(len(involved))
     swap = rank[oi] > rank[oj]
     pa = np.where(swap, losses.j, losses.i)
@@ -120,8 +116,8 @@ def flight_conflicts(items: Sequence[Item], pieces: Pieces, losses: Losses) -> l
         out.append(
             Conflict(
                 ConflictKind.AIR,
-                _ref(items[int(oa[w])]),
-                _ref(items[int(ob[w])]),
+                items[int(oa[w])].ref,
+                items[int(ob[w])].ref,
                 float(losses.start[row_first]),
                 float(losses.end[row_last]),
                 Closest(
@@ -156,7 +152,7 @@ def crossing_conflicts(
         vertical = np.maximum(np.maximum(band.lower_m - z, z - band.upper_m), 0.0)
     out = []
     for r in range(len(first)):
-        flight_ref = _ref(items[int(owner[worst[r]])])
+        flight_ref = items[int(owner[worst[r]])].ref
         a, b = (flight_ref, area.ref) if rule.flight_is_a else (area.ref, flight_ref)
         out.append(
             Conflict(
