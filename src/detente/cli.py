@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from detente.cli_server import admin_key, party_app, serve
 from detente.detect import check as check_items
 from detente.detect.clip import item_outline
 from detente.errors import DetenteError, PlanError
@@ -40,6 +41,11 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+
+
+app.command()(serve)
+app.add_typer(party_app, name="party")
+app.command("admin-key")(admin_key)
 
 
 class OutputFormat(StrEnum):

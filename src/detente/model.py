@@ -61,6 +61,7 @@ class Agreement:
     ground_buffer_m: float = 0.0
     time_buffer_s: float = 0.0
     include_own: bool = False
+    notice_margin_s: float = 300.0
 
 
 @dataclass(frozen=True, slots=True, order=True)

@@ -114,8 +114,14 @@ class PlanIndex:
             if k is not None:
                 self._dead[k] = True
 
-    def add(self, items: Sequence[Item], progress: Progress | None = None) -> list[Conflict]:
-        """Check `items` against the index and among themselves, then index them."""
+    def add(
+        self, items: Sequence[Item], progress: Progress | None = None, *, check: bool = True
+    ) -> list[Conflict]:
+        """Check `items` against the index and among themselves, then index them.
+
+        With `check=False` the items are only indexed (known not to be checked again, e.g.
+        candidates fetched from a store) and no conflict is returned.
+        """
         say = progress or (lambda _stage: None)
         base = len(self._items)
         keys = [(item.party, item.id) for item in items]
@@ -131,7 +137,7 @@ class PlanIndex:
         party = [codes.setdefault(item.party, len(codes)) for item in items]
         self._party = np.concatenate([self._party, np.asarray(party, np.int64)])
         try:
-            conflicts = self._check_new(base, say)
+            conflicts = self._check_new(base, say, check)
         except BaseException:
             del self._items[base:]
             self._dead = self._dead[:base]
@@ -142,7 +148,7 @@ class PlanIndex:
 
     # -- the work -------------------------------------------------------------------------
 
-    def _check_new(self, base: int, say: Progress) -> list[Conflict]:
+    def _check_new(self, base: int, say: Progress, check: bool) -> list[Conflict]:
         agreement = self.agreement
         new = list(enumerate(self._items[base:], start=base))
         flights = [(k, item) for k, item in new if isinstance(item, Flight)]
@@ -156,7 +162,7 @@ class PlanIndex:
 
         say("preparing areas")
         prepared = [prepare_area(area) for _, area in areas]
-        area_boxes = _area_boxes(prepared, agreement)
+        area_boxes = area_boxes_of(prepared, agreement)
         n_old_areas = len(self._areas)
         area_cells = file_boxes(area_boxes, self._area_grid, id_offset=n_old_areas)
 
@@ -172,57 +178,71 @@ class PlanIndex:
             [self._area_item, np.asarray([k for k, _ in areas], np.int64)]
         )
 
-        say("checking flights against flights")
-        # New pieces among themselves and against old ones; each job ends in exact losses.
-        jobs = self_pairs(cells, all_piece_boxes, all_faces, self._flight_grid)
-        jobs += [
-            _shifted(job, n_old_pieces, 0)
-            for job in cross_pairs(
-                boxes, self._piece_cells, self._piece_boxes, self._piece_faces, self._flight_grid
-            )
-        ]
-        losses = self._run(jobs, lambda i, j: self._flight_losses(all_pieces, i, j))
-        conflicts = report.flight_conflicts(self._items, all_pieces, Losses.concat(losses))
-
-        say("checking flights against areas")
-        # New pieces against all areas, and old pieces against new areas.
         merged_area_cells = self._area_cells.merged(area_cells)
-        pa_piece, pa_area = run_all(
-            cross_pairs(boxes, merged_area_cells, all_area_boxes, all_area_faces, self._area_grid)
-        )
-        flown = np.array(
-            [k for k, p in enumerate(prepared) if flight_rule(p.item, agreement) is not None],
-            np.int64,
-        )
-        ap_area, ap_piece = run_all(
-            cross_pairs(
-                area_boxes.subset(flown),
-                self._piece_cells,
-                self._piece_boxes,
-                self._piece_faces,
-                self._flight_grid,
-            )
-        )
-        ap_area = flown[ap_area]
-        pa_piece = np.concatenate([pa_piece + n_old_pieces, ap_piece])
-        pa_area = np.concatenate([pa_area, ap_area + n_old_areas])
-        owner = all_pieces.owner
-        pa_piece, pa_area = self._eligible(
-            pa_piece, pa_area, owner[pa_piece], all_area_item[pa_area]
-        )
-        conflicts += self._crossings(all_areas, all_area_item, all_pieces, pa_piece, pa_area)
+        conflicts: list[Conflict] = []
+        if check:
+            say("checking flights against flights")
+            # New pieces among themselves and against old ones; each job ends in exact losses.
+            jobs = self_pairs(cells, all_piece_boxes, all_faces, self._flight_grid)
+            jobs += [
+                _shifted(job, n_old_pieces, 0)
+                for job in cross_pairs(
+                    boxes,
+                    self._piece_cells,
+                    self._piece_boxes,
+                    self._piece_faces,
+                    self._flight_grid,
+                )
+            ]
+            losses = self._run(jobs, lambda i, j: self._flight_losses(all_pieces, i, j))
+            conflicts += report.flight_conflicts(self._items, all_pieces, Losses.concat(losses))
 
-        say("checking areas against areas")
-        ai, aj = run_all(self_pairs(area_cells, all_area_boxes, all_area_faces, self._area_grid))
-        bi, bj = run_all(
-            cross_pairs(
-                area_boxes, self._area_cells, self._area_boxes, self._area_faces, self._area_grid
+            say("checking flights against areas")
+            # New pieces against all areas, and old pieces against new areas.
+            pa_piece, pa_area = run_all(
+                cross_pairs(
+                    boxes, merged_area_cells, all_area_boxes, all_area_faces, self._area_grid
+                )
             )
-        )
-        ai = np.concatenate([ai, bi + n_old_areas])
-        aj = np.concatenate([aj, bj])
-        ai, aj = self._eligible(ai, aj, all_area_item[ai], all_area_item[aj])
-        conflicts += self._overlaps(all_areas, ai, aj)
+            flown = np.array(
+                [k for k, p in enumerate(prepared) if flight_rule(p.item, agreement) is not None],
+                np.int64,
+            )
+            ap_area, ap_piece = run_all(
+                cross_pairs(
+                    area_boxes.subset(flown),
+                    self._piece_cells,
+                    self._piece_boxes,
+                    self._piece_faces,
+                    self._flight_grid,
+                )
+            )
+            ap_area = flown[ap_area]
+            pa_piece = np.concatenate([pa_piece + n_old_pieces, ap_piece])
+            pa_area = np.concatenate([pa_area, ap_area + n_old_areas])
+            owner = all_pieces.owner
+            pa_piece, pa_area = self._eligible(
+                pa_piece, pa_area, owner[pa_piece], all_area_item[pa_area]
+            )
+            conflicts += self._crossings(all_areas, all_area_item, all_pieces, pa_piece, pa_area)
+
+            say("checking areas against areas")
+            ai, aj = run_all(
+                self_pairs(area_cells, all_area_boxes, all_area_faces, self._area_grid)
+            )
+            bi, bj = run_all(
+                cross_pairs(
+                    area_boxes,
+                    self._area_cells,
+                    self._area_boxes,
+                    self._area_faces,
+                    self._area_grid,
+                )
+            )
+            ai = np.concatenate([ai, bi + n_old_areas])
+            aj = np.concatenate([aj, bj])
+            ai, aj = self._eligible(ai, aj, all_area_item[ai], all_area_item[aj])
+            conflicts += self._overlaps(all_areas, ai, aj)
 
         self._pieces = all_pieces
         self._piece_boxes = all_piece_boxes
@@ -312,7 +332,8 @@ def _shifted(job: PairJob, shift_i: int, shift_j: int) -> PairJob:
     return run
 
 
-def _area_boxes(prepared: list[PreparedArea], agreement: Agreement) -> Boxes:
+def area_boxes_of(prepared: list[PreparedArea], agreement: Agreement) -> Boxes:
+    """Broad-phase boxes of areas: grown by their margins, windows by the time buffer."""
     if not prepared:
         return Boxes.empty()
     margin = np.array([area_margin_m(p.item, agreement) for p in prepared])[:, None]

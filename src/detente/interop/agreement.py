@@ -25,7 +25,7 @@ __all__ = ["load_agreement", "parse_agreement"]
 #: Separation minima: numbers greater than 0.
 MINIMA = ("horizontal_m", "vertical_m")
 #: Buffers: numbers of at least 0.
-BUFFERS = ("ground_buffer_m", "time_buffer_s")
+BUFFERS = ("ground_buffer_m", "time_buffer_s", "notice_margin_s")
 #: Switches: booleans.
 SWITCHES = ("include_own",)
 

@@ -1,0 +1,137 @@
+"""The server's commands: `detente serve`, `detente party ...`, `detente admin-key`.
+
+Server modules are imported inside the commands: `detente check` does not pay for them.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from detente.errors import DetenteError
+
+if TYPE_CHECKING:
+    from detente.server.store import Store
+
+__all__ = ["admin_key", "party_app", "serve"]
+
+DbOption = Annotated[
+    str,
+    typer.Option(
+        "--db",
+        envvar="DETENTE_DB",
+        help="Store: a SQLite file path, or postgresql://user@host/db.",
+    ),
+]
+DEFAULT_DB = "detente.db"
+
+party_app = typer.Typer(help="Manage parties and their API keys.", no_args_is_help=True)
+
+
+def _store(db: str) -> Store:
+    from detente.server.store import Store
+
+    try:
+        return Store(db).migrate()
+    except Exception as exc:  # a store that cannot be opened is the user's to fix
+        _fail(f"cannot open the store {db!r}: {type(exc).__name__}: {exc}")
+        raise
+
+
+def _fail(message: str) -> None:
+    print(f"error: {message}", file=sys.stderr)
+    raise typer.Exit(2)
+
+
+def serve(
+    db: DbOption = DEFAULT_DB,
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    clock_start: Annotated[
+        str | None,
+        typer.Option(
+            help="Run an exercise clock that starts at this ISO 8601 instant (items expire by it)."
+        ),
+    ] = None,
+    agreement: Annotated[
+        str | None, typer.Option(help="Adopt this agreement file (TOML) before serving.")
+    ] = None,
+) -> None:
+    """Run the deconfliction server (HTTP API, docs at /docs)."""
+    import uvicorn
+
+    from detente.interop._values import Invalid, instant
+    from detente.interop.agreement import load_agreement
+    from detente.server.app import create_app
+    from detente.server.clock import Clock
+
+    store = _store(db)
+    if clock_start is not None:
+        try:
+            store.clock = Clock(instant(clock_start, "--clock-start"))
+        except Invalid as exc:
+            _fail(f"--clock-start: {exc.reason}")
+    if agreement is not None:
+        try:
+            store.set_agreement(load_agreement(agreement))
+        except DetenteError as exc:
+            _fail(str(exc))
+    if not store.is_admin_key_set():
+        print(f"admin key (shown once): {store.new_admin_key()}", flush=True)
+    print(
+        f"Détente serving {store.db.engine.url.render_as_string()} on http://{host}:{port}",
+        flush=True,
+    )
+    uvicorn.run(create_app(store), host=host, port=port, log_level="warning", access_log=False)
+
+
+@party_app.command("add")
+def party_add(name: str, db: DbOption = DEFAULT_DB) -> None:
+    """Create a party; its API key is printed once, as the last line."""
+    store = _store(db)
+    try:
+        party, key = store.add_party(name)
+    except DetenteError as exc:
+        _fail(str(exc))
+        return
+    print(f"party {party.name} added; its API key (shown once):")
+    print(key)
+
+
+@party_app.command("rotate-key")
+def party_rotate(name: str, db: DbOption = DEFAULT_DB) -> None:
+    """Give a party a new key; the old one stops working. The key is the last line."""
+    store = _store(db)
+    try:
+        key = store.rotate_key(name)
+    except DetenteError as exc:
+        _fail(str(exc))
+        return
+    print(f"party {name}: new API key (shown once):")
+    print(key)
+
+
+@party_app.command("revoke")
+def party_revoke(name: str, db: DbOption = DEFAULT_DB) -> None:
+    """Revoke a party's key (its plans and record stay)."""
+    store = _store(db)
+    try:
+        store.revoke(name)
+    except DetenteError as exc:
+        _fail(str(exc))
+    print(f"party {name}: key revoked")
+
+
+@party_app.command("list")
+def party_list(db: DbOption = DEFAULT_DB) -> None:
+    """List the parties."""
+    for party in _store(db).parties():
+        print(f"{party.name}{'  (revoked)' if party.revoked else ''}")
+
+
+def admin_key(db: DbOption = DEFAULT_DB) -> None:
+    """Make a new admin key (the old one stops working); printed once, as the last line."""
+    print("admin key (shown once):")
+    print(_store(db).new_admin_key())

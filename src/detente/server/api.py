@@ -1,0 +1,447 @@
+"""The HTTP API (FastAPI): authentication, the routes, and problem+json errors."""
+
+from __future__ import annotations
+
+import asyncio
+import math
+from collections.abc import AsyncIterator
+from typing import Annotated, Any
+
+import orjson
+from fastapi import APIRouter, Depends, FastAPI, Header, Path, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response, StreamingResponse
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from detente.errors import AgreementError, PlanError
+from detente.interop._values import Invalid as BadValue
+from detente.interop._values import instant
+from detente.interop.agreement import parse_agreement
+
+from .hotline import NewMessage
+from .parties import Party
+from .plans import Change
+from .problems import (
+    BadRequest,
+    Forbidden,
+    Invalid,
+    Problem,
+    TooLarge,
+    Unauthorized,
+    plan_error_record,
+)
+from .store import Store
+
+__all__ = ["MAX_BODY_BYTES", "add_routes"]
+
+#: The largest request body taken, bytes.
+MAX_BODY_BYTES = 32 * 1024 * 1024
+_PROBLEM = "application/problem+json"
+_HEARTBEAT_S = 15.0
+_POLL_S = 1.0
+
+FEATURE_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "description": "A plan-file Feature (see docs/plan-files.md); `party` is the caller's.",
+    "required": ["type", "geometry", "properties"],
+    "properties": {
+        "type": {"const": "Feature"},
+        "id": {"type": "string"},
+        "geometry": {"type": "object"},
+        "properties": {"type": "object"},
+    },
+}
+PLAN_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "description": "A plan file: a FeatureCollection; a feature replacing an item gives its"
+    " `version`.",
+    "required": ["type", "features"],
+    "properties": {
+        "type": {"const": "FeatureCollection"},
+        "features": {"type": "array", "items": FEATURE_SCHEMA},
+    },
+}
+
+
+ItemId = Annotated[str, Path(min_length=1, max_length=128)]
+
+
+class MessageIn(BaseModel):
+    """A hotline message: `to` a party, about a `conflict`, or `in_reply_to` a message."""
+
+    model_config = ConfigDict(extra="forbid")
+    type: str = Field(description="notice, query, reply, wilco, cantco or ack")
+    text: str = Field("", max_length=4000)
+    to: str | None = None
+    conflict: str | None = Field(None, max_length=64)
+    in_reply_to: str | None = Field(None, max_length=64)
+    respond_by: str | None = Field(None, description="ISO 8601 instant; notice or query only")
+
+
+class PartyIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(max_length=64)
+
+
+def problem_response(problem: Problem, instance: str | None = None) -> JSONResponse:
+    headers = {"WWW-Authenticate": "Bearer"} if problem.status == 401 else None
+    return JSONResponse(
+        problem.body(instance), problem.status, media_type=_PROBLEM, headers=headers
+    )
+
+
+def add_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(Problem)
+    async def _problem(request: Request, exc: Problem) -> JSONResponse:
+        return problem_response(exc, request.url.path)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = [
+            {
+                "field": ".".join(str(p) for p in e.get("loc", ()) if p != "body"),
+                "reason": e.get("msg", "invalid"),
+            }
+            for e in exc.errors()
+        ]
+        first = errors[0] if errors else {"field": "", "reason": "invalid"}
+        detail = f"{first['field'] or 'request'}: {first['reason']}"
+        return problem_response(Invalid(detail, errors=errors), request.url.path)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        problem = Problem(str(exc.detail))
+        problem.status, problem.title, problem.slug = exc.status_code, str(exc.detail), "http"
+        return problem_response(problem, request.url.path)
+
+    @app.exception_handler(Exception)
+    async def _crash(request: Request, exc: Exception) -> JSONResponse:
+        return problem_response(
+            Problem("the server failed on this request; nothing was changed"), request.url.path
+        )
+
+
+def _bearer(authorization: str | None) -> str:
+    if not authorization or not authorization.lower().startswith("bearer "):
+        raise Unauthorized("send your key as 'Authorization: Bearer KEY'")
+    return authorization[7:].strip()
+
+
+def _version(if_match: str | None) -> int | None:
+    if if_match is None:
+        return None
+    text = if_match.strip().removeprefix("W/").strip('"')
+    if not text.isdigit():
+        raise BadRequest(f'If-Match must be an item version (e.g. "3"), not {if_match!r}')
+    return int(text)
+
+
+async def _json_body(request: Request) -> Any:
+    raw = await request.body()
+    if len(raw) > MAX_BODY_BYTES:
+        raise TooLarge(f"the body is {len(raw)} bytes; at most {MAX_BODY_BYTES} are taken")
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise Invalid(
+            f"the body is not valid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}"
+        ) from None
+
+
+def _instant(value: str | None, field: str) -> float | None:
+    if value is None:
+        return None
+    try:
+        return instant(value, field)
+    except BadValue as exc:
+        reason = exc.reason
+        raise Invalid(f"{field}: {reason}", errors=[{"field": field, "reason": reason}]) from None
+
+
+def current_party(
+    request: Request, authorization: Annotated[str | None, Header()] = None
+) -> Party:
+    """The party whose key the request carries."""
+    store: Store = request.app.state.store
+    found = store.party_for_key(_bearer(authorization))
+    if found is None:
+        raise Unauthorized("this key is unknown or revoked")
+    return found
+
+
+def require_admin(request: Request, authorization: Annotated[str | None, Header()] = None) -> None:
+    store: Store = request.app.state.store
+    if not store.is_admin_key(_bearer(authorization)):
+        raise Forbidden("this call needs the admin key")
+
+
+Caller = Annotated[Party, Depends(current_party)]
+
+
+def add_routes(app: FastAPI, store: Store) -> None:
+    """The party and admin routes of `store` under `/v1`."""
+    app.state.store = store
+
+    v1 = APIRouter(prefix="/v1")
+
+    @v1.get("/me", summary="The calling party")
+    def me(caller: Caller) -> dict[str, Any]:
+        return {"party": caller.name}
+
+    @v1.put(
+        "/items/{item_id}",
+        summary="Create or replace one plan item",
+        openapi_extra={
+            "requestBody": {
+                "required": True,
+                "content": {"application/json": {"schema": FEATURE_SCHEMA}},
+            }
+        },
+        responses={409: {"description": "stale If-Match"}, 428: {"description": "If-Match needed"}},
+    )
+    async def put_item(
+        item_id: ItemId,
+        request: Request,
+        caller: Caller,
+        if_match: Annotated[str | None, Header()] = None,
+    ) -> Response:
+        feature = await _json_body(request)
+        if not isinstance(feature, dict):
+            raise Invalid("the body must be a GeoJSON Feature object")
+        change = Change(item_id, feature, _version(if_match))
+        result = await run_in_threadpool(store.write, caller, [change], source="body")
+        record = result.items[0]
+        body = {"item": record, "conflicts": result.conflicts, "resolved": result.resolved}
+        status = 201 if record["version"] == 1 else 200
+        return JSONResponse(body, status, headers={"ETag": f'"{record["version"]}"'})
+
+    @v1.get("/items", summary="Your plan items")
+    def list_items(
+        caller: Caller,
+        status: Annotated[str, Query(pattern="^(active|withdrawn|expired|all)$")] = "active",
+    ) -> dict[str, Any]:
+        return {"items": store.list_items(caller, None if status == "all" else status)}
+
+    @v1.get("/items/{item_id}", summary="One of your plan items")
+    def get_item(item_id: ItemId, caller: Caller) -> Response:
+        record = store.get_item(caller, item_id)
+        return JSONResponse(record, headers={"ETag": f'"{record["version"]}"'})
+
+    @v1.delete("/items/{item_id}", summary="Withdraw one of your plan items")
+    def delete_item(
+        item_id: ItemId, caller: Caller, if_match: Annotated[str | None, Header()] = None
+    ) -> Response:
+        result = store.write(caller, [Change(item_id, None, _version(if_match))], source="request")
+        record = result.items[0]
+        body = {"item": record, "resolved": result.resolved}
+        return JSONResponse(body, headers={"ETag": f'"{record["version"]}"'})
+
+    @v1.post(
+        "/plans",
+        summary="Submit a whole plan file atomically (all items or none)",
+        openapi_extra={
+            "requestBody": {
+                "required": True,
+                "content": {"application/json": {"schema": PLAN_SCHEMA}},
+            }
+        },
+    )
+    async def post_plan(request: Request, caller: Caller, dry_run: bool = False) -> dict[str, Any]:
+        document = await _json_body(request)
+        changes = _plan_changes(document)
+        result = await run_in_threadpool(
+            store.write, caller, changes, dry_run=dry_run, source="plan"
+        )
+        return {
+            "dry_run": result.dry_run,
+            "items": result.items,
+            "conflicts": result.conflicts,
+            "resolved": result.resolved,
+        }
+
+    @v1.get("/conflicts", summary="Conflicts that involve you (your notices)")
+    def list_conflicts(
+        caller: Caller,
+        status: Annotated[str | None, Query(pattern="^(open|resolved)$")] = None,
+    ) -> dict[str, Any]:
+        return {"conflicts": store.list_conflicts(caller, status)}
+
+    @v1.get("/conflicts/{conflict_id}", summary="One notice, with your item whole")
+    def get_conflict(conflict_id: str, caller: Caller) -> dict[str, Any]:
+        return store.get_conflict(caller, conflict_id)
+
+    @v1.post("/messages", status_code=201, summary="Send a hotline message")
+    def post_message(message: MessageIn, caller: Caller) -> dict[str, Any]:
+        return store.send(
+            caller,
+            NewMessage(
+                type=message.type,
+                text=message.text,
+                to=message.to,
+                conflict=message.conflict,
+                in_reply_to=message.in_reply_to,
+                respond_by=_instant(message.respond_by, "respond_by"),
+            ),
+        )
+
+    @v1.get("/messages", summary="Hotline messages you sent or received")
+    def list_messages(
+        caller: Caller, thread: str | None = None, conflict: str | None = None
+    ) -> dict[str, Any]:
+        return {"messages": store.messages(caller, thread=thread, conflict=conflict)}
+
+    @v1.get("/messages/{message_id}", summary="One hotline message")
+    def get_message(message_id: str, caller: Caller) -> dict[str, Any]:
+        return store.message(caller, message_id)
+
+    @v1.get(
+        "/events",
+        summary="Your events: Server-Sent Events, or JSON with ?after=N",
+        responses={200: {"content": {"text/event-stream": {}, "application/json": {}}}},
+    )
+    async def events(
+        request: Request,
+        caller: Caller,
+        after: Annotated[int | None, Query(ge=0)] = None,
+        limit: Annotated[int, Query(ge=1, le=5000)] = 500,
+        last_event_id: Annotated[str | None, Header()] = None,
+    ) -> Response:
+        if after is not None:
+            rows = await run_in_threadpool(store.events_after, caller, after, limit)
+            events_ = [{"id": n, **orjson.loads(body)} for n, _kind, body in rows]
+            last = rows[-1][0] if rows else after
+            return JSONResponse({"events": events_, "last": last})
+        start = 0
+        if last_event_id:
+            if not last_event_id.strip().isdigit():
+                raise BadRequest("Last-Event-ID must be an event number")
+            start = int(last_event_id)
+        return StreamingResponse(
+            _stream(store, caller, start, request),
+            media_type="text/event-stream",
+            headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+        )
+
+    admin_only = [Depends(require_admin)]
+
+    @v1.get("/admin/parties", dependencies=admin_only, summary="All parties (admin)")
+    def admin_parties() -> dict[str, Any]:
+        return {"parties": [{"name": p.name, "revoked": p.revoked} for p in store.parties()]}
+
+    @v1.post("/admin/parties", status_code=201, dependencies=admin_only, summary="Add a party")
+    def admin_add_party(body: PartyIn) -> dict[str, Any]:
+        created, key = store.add_party(body.name)
+        return {"name": created.name, "key": key}
+
+    @v1.post("/admin/parties/{name}/rotate-key", dependencies=admin_only, summary="New key")
+    def admin_rotate(name: str) -> dict[str, Any]:
+        return {"name": name, "key": store.rotate_key(name)}
+
+    @v1.post("/admin/parties/{name}/revoke", dependencies=admin_only, summary="Revoke a key")
+    def admin_revoke(name: str) -> dict[str, Any]:
+        store.revoke(name)
+        return {"name": name, "revoked": True}
+
+    @v1.get("/admin/agreement", dependencies=admin_only, summary="The agreement in force")
+    def admin_agreement() -> dict[str, Any]:
+        return _agreement_record(store)
+
+    @v1.put("/admin/agreement", dependencies=admin_only, summary="Adopt a new agreement")
+    async def admin_set_agreement(request: Request) -> dict[str, Any]:
+        body = await _json_body(request)
+        if not isinstance(body, dict):
+            raise Invalid("the agreement must be a JSON object of its keys")
+        toml = "\n".join(f"{k} = {orjson.dumps(v).decode()}" for k, v in body.items())
+        try:
+            agreement = parse_agreement(toml, "agreement")
+        except AgreementError as exc:
+            raise Invalid(str(exc), errors=[{"field": exc.key, "reason": exc.reason}]) from None
+        open_conflicts = await run_in_threadpool(store.set_agreement, agreement)
+        return {**_agreement_record(store), "conflicts": open_conflicts}
+
+    app.include_router(v1)
+
+
+def _agreement_record(store: Store) -> dict[str, Any]:
+    import dataclasses
+
+    values = dataclasses.asdict(store.agreement())
+    return {
+        k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in values.items()
+    }
+
+
+def _plan_changes(document: Any) -> list[Change]:
+    if not isinstance(document, dict) or document.get("type") != "FeatureCollection":
+        raise Invalid("a plan is a GeoJSON FeatureCollection object")
+    features = document.get("features")
+    if not isinstance(features, list):
+        raise Invalid(
+            "features must be an array",
+            errors=[{"field": "features", "reason": "must be an array"}],
+        )
+    changes: list[Change] = []
+    errors: list[dict[str, Any]] = []
+    for index, feature in enumerate(features):
+        item_id = feature.get("id") if isinstance(feature, dict) else None
+        version = feature.get("version") if isinstance(feature, dict) else None
+        if not isinstance(item_id, str) or not item_id.strip() or len(item_id) > 128:
+            errors.append(
+                plan_error_record(
+                    PlanError(
+                        "plan",
+                        "id",
+                        "every feature needs a string id of 1-128 characters",
+                        index=index,
+                    )
+                )
+            )
+            continue
+        if version is not None and (isinstance(version, bool) or not isinstance(version, int)):
+            errors.append(
+                plan_error_record(
+                    PlanError(
+                        "plan",
+                        "version",
+                        "must be the integer version the feature replaces",
+                        index=index,
+                        item_id=item_id,
+                    )
+                )
+            )
+            continue
+        changes.append(Change(item_id, feature, version, index))
+    if errors:
+        raise Invalid(
+            f"{len(errors)} invalid item(s); nothing was stored. First: {errors[0]['message']}",
+            errors=errors,
+        )
+    return changes
+
+
+async def _stream(
+    store: Store, caller: Party, after: int, request: Request
+) -> AsyncIterator[bytes]:
+    """Events after `after`, then each new one as it is committed; comments keep the line open."""
+    yield b"retry: 2000\n\n"
+    idle = 0.0
+    while True:
+        wake = store.bell.listen()
+        rows = await run_in_threadpool(store.events_after, caller, after, 500)
+        for n, kind, body in rows:
+            yield f"id: {n}\nevent: {kind}\ndata: {body}\n\n".encode()
+            after = n
+        if rows:
+            idle = 0.0
+            continue
+        if await request.is_disconnected():
+            return
+        try:
+            await asyncio.wait_for(wake.wait(), _POLL_S)
+        except TimeoutError:
+            idle += _POLL_S
+            if idle >= _HEARTBEAT_S:
+                idle = 0.0
+                yield b": keep-alive\n\n"

@@ -1,0 +1,91 @@
+"""The server application: the API, a body size guard, and the background sweeper."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+
+from fastapi import FastAPI
+from starlette.concurrency import run_in_threadpool
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from detente import __version__
+
+from .api import MAX_BODY_BYTES, add_error_handlers, add_routes, problem_response
+from .problems import TooLarge
+from .store import Store
+
+__all__ = ["create_app"]
+
+
+def create_app(store: Store, *, sweep_s: float = 1.0) -> FastAPI:
+    """The ASGI application over `store`; every `sweep_s` it expires items and deadlines."""
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        task = asyncio.create_task(_sweeper(store, sweep_s)) if sweep_s > 0 else None
+        try:
+            yield
+        finally:
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+
+    app = FastAPI(
+        title="Détente",
+        version=__version__,
+        description="Deconfliction channel: plans, notices with minimum disclosure, hotline,"
+        " events. Every call takes `Authorization: Bearer KEY`; errors are RFC 9457"
+        " problem details.",
+        lifespan=lifespan,
+    )
+    add_error_handlers(app)
+    add_routes(app, store)
+    app.add_middleware(BodyLimit)  # type: ignore[arg-type]
+    return app
+
+
+async def _sweeper(store: Store, every_s: float) -> None:
+    while True:
+        try:
+            await run_in_threadpool(store.sweep)
+        except Exception:
+            pass
+        await asyncio.sleep(every_s)
+
+
+class BodyLimit:
+    """Refuses bodies over `MAX_BODY_BYTES` (by Content-Length, or as they stream in)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope.get("headers") or [])
+        length = headers.get(b"content-length")
+        if length is not None and length.isdigit() and int(length) > MAX_BODY_BYTES:
+            await _refuse(scope, receive, send)
+            return
+        seen = 0
+
+        async def limited() -> Message:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > MAX_BODY_BYTES:
+                    raise TooLarge(f"the body is over {MAX_BODY_BYTES} bytes")
+            return message
+
+        await self.app(scope, limited, send)
+
+
+async def _refuse(scope: Scope, receive: Receive, send: Send) -> None:
+    problem = TooLarge(f"the body is over {MAX_BODY_BYTES} bytes; send smaller plans")
+    response = problem_response(problem, scope.get("path"))
+    await response(scope, receive, send)

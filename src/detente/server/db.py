@@ -1,0 +1,134 @@
+"""Connections, transactions and locks, for SQLite (the default) and PostgreSQL.
+
+Writes are serialisable by construction:
+
+- SQLite: one writer at a time (a process lock, then `BEGIN IMMEDIATE` against other processes);
+- PostgreSQL: a writer locks the cells its items are (and were) filed in with transaction-level
+  advisory locks, in sorted order, so that writes that could clash wait for each other and the
+  others run side by side; the log's tail is taken under one more lock so that sequence numbers
+  commit in order. A whole-store operation (a new agreement) takes the store lock exclusively;
+  every writer holds it shared.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Connection, Engine, create_engine, event, text
+from sqlalchemy.engine import make_url
+
+__all__ = ["Database", "database_url"]
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+_STORE_LOCK = 1
+_LOG_LOCK = 2
+_MASK = (1 << 63) - 1
+
+
+def database_url(url: str) -> str:
+    """A SQLAlchemy URL: a plain path becomes SQLite, `postgresql://` uses psycopg 3.
+
+    >>> database_url("detente.db")
+    'sqlite:///detente.db'
+    >>> database_url("postgresql://localhost/test")
+    'postgresql+psycopg://localhost/test'
+    """
+    if "://" not in url:
+        return f"sqlite:///{url}"
+    for prefix in ("postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    return url
+
+
+class Database:
+    """One store: an engine, migrations and the write transaction."""
+
+    def __init__(self, url: str) -> None:
+        self.url = database_url(url)
+        self.is_sqlite = make_url(self.url).get_backend_name() == "sqlite"
+        self.engine = _sqlite_engine(self.url) if self.is_sqlite else _postgres_engine(self.url)
+        self._writer = threading.Lock()
+
+    def migrate(self) -> None:
+        """Bring the schema to the latest migration (Alembic)."""
+        from alembic import command
+        from alembic.config import Config
+
+        config = Config()
+        config.set_main_option("script_location", str(MIGRATIONS))
+        with self.engine.begin() as conn:
+            if not self.is_sqlite:
+                conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _STORE_LOCK})
+            config.attributes["connection"] = conn
+            command.upgrade(config, "head")
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+    @contextmanager
+    def reading(self) -> Iterator[Connection]:
+        """A read transaction (a consistent snapshot on SQLite's WAL)."""
+        with self.engine.connect() as conn, conn.begin():
+            yield conn
+
+    @contextmanager
+    def writing(self, whole_store: bool = False) -> Iterator[Connection]:
+        """A write transaction; `whole_store` excludes every other writer."""
+        if self.is_sqlite:
+            with self._writer, self.engine.connect() as conn:
+                conn = conn.execution_options(immediate=True)
+                with conn.begin():
+                    yield conn
+            return
+        with self.engine.connect() as conn, conn.begin():
+            lock = "pg_advisory_xact_lock" if whole_store else "pg_advisory_xact_lock_shared"
+            conn.execute(text(f"SELECT {lock}(:k)"), {"k": _STORE_LOCK})
+            yield conn
+
+    def lock_cells(self, conn: Connection, grid_keys: Sequence[tuple[int, int]]) -> None:
+        """Take the cell locks of a write, in sorted order (PostgreSQL; SQLite is serial)."""
+        if self.is_sqlite or not grid_keys:
+            return
+        locks = sorted({((key * 4 + grid) & _MASK) | 4 for grid, key in grid_keys})
+        conn.execute(
+            text(
+                "SELECT count(pg_advisory_xact_lock(k)) FROM"
+                " (SELECT k FROM unnest(CAST(:keys AS bigint[])) AS k ORDER BY k OFFSET 0) AS s"
+            ),
+            {"keys": locks},
+        )
+
+    def lock_log(self, conn: Connection) -> None:
+        """Serialise the log's tail: taken last, held until commit."""
+        if not self.is_sqlite:
+            conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _LOG_LOCK})
+
+
+def _sqlite_engine(url: str) -> Engine:
+    engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
+
+    @event.listens_for(engine, "connect")
+    def _configure(dbapi_connection: Any, _record: Any) -> None:
+        # Transactions are begun below, not by the driver.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=FULL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _begin(conn: Connection) -> None:
+        immediate = conn.get_execution_options().get("immediate", False)
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+    return engine
+
+
+def _postgres_engine(url: str) -> Engine:
+    return create_engine(url, pool_size=8, max_overflow=8, pool_pre_ping=True)

@@ -1,0 +1,86 @@
+"""The append-only log of every state change, and each party's feed of its own view of it.
+
+An entry is one row of `log` (global sequence number, the whole change) and one row of `feed`
+per party entitled to know of it, numbered 1, 2, ... per party, holding that party's view.
+Appends run inside the write transaction, under the log lock, so numbers commit in order.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+from sqlalchemy import Connection, func, insert, select
+
+from .db import Database
+from .schema import feed, log
+
+__all__ = ["Entry", "append", "feed_after", "last_number"]
+
+
+@dataclass(slots=True)
+class Entry:
+    """A change: `body` is the record kept in the log, `views` what each party is told."""
+
+    kind: str
+    actor: int | None
+    body: dict[str, Any]
+    views: dict[int, dict[str, Any]] = field(default_factory=dict)
+
+
+def append(db: Database, conn: Connection, at: float, entries: list[Entry]) -> None:
+    """Append entries to the log and to the feeds of the parties they name."""
+    if not entries:
+        return
+    db.lock_log(conn)
+    parties = {party for entry in entries for party in entry.views}
+    last: dict[int, int] = {}
+    if parties:
+        rows = conn.execute(
+            select(feed.c.party_id, func.max(feed.c.n))
+            .where(feed.c.party_id.in_(parties))
+            .group_by(feed.c.party_id)
+        )
+        last = {party: int(n) for party, n in rows}
+    seqs = conn.execute(
+        insert(log).returning(log.c.seq, sort_by_parameter_order=True),
+        [{"at": at, "kind": e.kind, "party_id": e.actor, "body": _dumps(e.body)} for e in entries],
+    ).scalars()
+    rows_out: list[dict[str, Any]] = []
+    for entry, seq in zip(entries, seqs, strict=True):
+        for party, view in entry.views.items():
+            n = last.get(party, 0) + 1
+            last[party] = n
+            rows_out.append(
+                {
+                    "party_id": party,
+                    "n": n,
+                    "seq": seq,
+                    "kind": entry.kind,
+                    "body": _dumps({"event": entry.kind, "at": at, **view}),
+                }
+            )
+    if rows_out:
+        conn.execute(insert(feed), rows_out)
+
+
+def feed_after(conn: Connection, party: int, after: int, limit: int) -> list[tuple[int, str, str]]:
+    """A party's events numbered above `after`, oldest first: `(n, kind, body JSON)`."""
+    rows = conn.execute(
+        select(feed.c.n, feed.c.kind, feed.c.body)
+        .where(feed.c.party_id == party, feed.c.n > after)
+        .order_by(feed.c.n)
+        .limit(limit)
+    )
+    return [(int(n), kind, body) for n, kind, body in rows]
+
+
+def last_number(conn: Connection, party: int) -> int:
+    """The number of a party's latest event (0 when none)."""
+    n = conn.execute(select(func.max(feed.c.n)).where(feed.c.party_id == party)).scalar()
+    return int(n or 0)
+
+
+def _dumps(value: Any) -> str:
+    return orjson.dumps(value).decode()

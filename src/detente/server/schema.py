@@ -1,0 +1,172 @@
+"""The store's tables (SQLAlchemy Core), the same on SQLite and PostgreSQL.
+
+Times are epoch seconds (floats); documents are JSON text. `log` is append-only: rows are
+inserted, never updated or deleted. The migrations in `migrations/` create exactly these tables.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    SmallInteger,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+__all__ = [
+    "cells",
+    "conflicts",
+    "deadlines",
+    "feed",
+    "item_versions",
+    "items",
+    "log",
+    "messages",
+    "metadata",
+    "parties",
+    "settings",
+]
+
+metadata = MetaData()
+
+# One key id per table row: BigInteger on PostgreSQL, INTEGER PRIMARY KEY (the rowid) on SQLite.
+RowId = BigInteger().with_variant(Integer(), "sqlite")
+
+settings = Table(
+    "settings",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("value", Text, nullable=False),
+)
+
+parties = Table(
+    "parties",
+    metadata,
+    Column("id", RowId, primary_key=True, autoincrement=True),
+    Column("name", String(64), nullable=False, unique=True),
+    Column("key_hash", String(64), nullable=False, unique=True),
+    Column("revoked", Boolean, nullable=False, default=False),
+    Column("created_at", Float, nullable=False),
+)
+
+# The current state of every item a party ever wrote: `status` is active, withdrawn or expired.
+items = Table(
+    "items",
+    metadata,
+    Column("pk", RowId, primary_key=True, autoincrement=True),
+    Column("party_id", RowId, ForeignKey("parties.id"), nullable=False),
+    Column("item_id", String(128), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("start_s", Float, nullable=False),
+    Column("end_s", Float, nullable=False),
+    Column("feature", Text, nullable=False),
+    Column("written_at", Float, nullable=False),
+    UniqueConstraint("party_id", "item_id", name="items_party_item"),
+    Index("items_active_end", "status", "end_s"),
+)
+
+# Every version ever written (the history), withdrawals included (feature NULL).
+item_versions = Table(
+    "item_versions",
+    metadata,
+    Column("item_pk", RowId, ForeignKey("items.pk"), primary_key=True),
+    Column("version", Integer, primary_key=True),
+    Column("feature", Text, nullable=True),
+    Column("written_at", Float, nullable=False),
+)
+
+# The space-time cell index of active items (see `detente.detect.cells`).
+cells = Table(
+    "cells",
+    metadata,
+    Column("grid", SmallInteger, nullable=False),
+    Column("key", BigInteger, nullable=False),
+    Column("item_pk", RowId, ForeignKey("items.pk"), nullable=False),
+    Index("cells_grid_key", "grid", "key"),
+    Index("cells_item", "item_pk"),
+)
+
+# A conflict between two items (the engine's `a` and `b`); `a_view`/`b_view` are what the
+# party of b (resp. a) is shown of the other item.
+conflicts = Table(
+    "conflicts",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("a_pk", RowId, ForeignKey("items.pk"), nullable=False),
+    Column("b_pk", RowId, ForeignKey("items.pk"), nullable=False),
+    Column("a_party", RowId, ForeignKey("parties.id"), nullable=False),
+    Column("b_party", RowId, ForeignKey("parties.id"), nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("start_s", Float, nullable=False),
+    Column("end_s", Float, nullable=False),
+    Column("detail", Text, nullable=False),
+    Column("a_view", Text, nullable=False),
+    Column("b_view", Text, nullable=False),
+    Column("raised_at", Float, nullable=False),
+    Column("changed_at", Float, nullable=False),
+    Index("conflicts_a", "a_pk", "status"),
+    Index("conflicts_b", "b_pk", "status"),
+    Index("conflicts_a_party", "a_party"),
+    Index("conflicts_b_party", "b_party"),
+)
+
+messages = Table(
+    "messages",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("thread", String(32), nullable=False, index=True),
+    Column("sender", RowId, ForeignKey("parties.id"), nullable=False),
+    Column("recipient", RowId, ForeignKey("parties.id"), nullable=False),
+    Column("conflict_id", String(32), ForeignKey("conflicts.id"), nullable=True),
+    Column("in_reply_to", String(32), ForeignKey("messages.id"), nullable=True),
+    Column("type", String(16), nullable=False),
+    Column("text", Text, nullable=False),
+    Column("respond_by", Float, nullable=True),
+    Column("sent_at", Float, nullable=False),
+    Index("messages_sender", "sender"),
+    Index("messages_recipient", "recipient"),
+)
+
+# Messages that demand a response: open until answered, overdue once the deadline passes.
+deadlines = Table(
+    "deadlines",
+    metadata,
+    Column("message_id", String(32), ForeignKey("messages.id"), primary_key=True),
+    Column("due", Float, nullable=False),
+    Column("state", String(16), nullable=False),
+    Index("deadlines_state_due", "state", "due"),
+)
+
+# The append-only record of every state change, in one global sequence.
+log = Table(
+    "log",
+    metadata,
+    Column("seq", RowId, primary_key=True, autoincrement=True),
+    Column("at", Float, nullable=False),
+    Column("kind", String(32), nullable=False),
+    Column("party_id", RowId, ForeignKey("parties.id"), nullable=True),
+    Column("body", Text, nullable=False),
+)
+
+# Each party's events: its own numbering (`n`, 1, 2, ...) and its own view of each log entry.
+feed = Table(
+    "feed",
+    metadata,
+    Column("party_id", RowId, ForeignKey("parties.id"), primary_key=True),
+    Column("n", BigInteger, primary_key=True),
+    Column("seq", RowId, ForeignKey("log.seq"), nullable=False),
+    Column("kind", String(32), nullable=False),
+    Column("body", Text, nullable=False),
+)

@@ -1,0 +1,237 @@
+"""The store as the API and the command line use it: one object per database."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import delete, select, update
+
+from detente.interop.results import format_instant
+from detente.model import Agreement
+
+from . import hotline, journal
+from .clock import Clock
+from .db import Database
+from .journal import Entry
+from .notices import notice_view
+from .parties import (
+    Party,
+    add_party,
+    admin_key_matches,
+    admin_key_set,
+    list_parties,
+    load_agreement,
+    new_admin_key,
+    party_by_key,
+    revoke_party,
+    rotate_key,
+)
+from .plans import Change, ItemCache, PlanWriter, WriteResult, feature_of
+from .problems import NotFound
+from .schema import cells, conflicts, items
+
+__all__ = ["Bell", "Store"]
+
+
+class Bell:
+    """Wakes the event streams of this process after a commit; safe to ring from any thread."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._waiters: list[tuple[asyncio.AbstractEventLoop, asyncio.Event]] = []
+
+    def ring(self) -> None:
+        with self._lock:
+            waiters, self._waiters = self._waiters, []
+        for loop, event in waiters:
+            if not loop.is_closed():
+                loop.call_soon_threadsafe(event.set)
+
+    def listen(self) -> asyncio.Event:
+        """An event set at the next ring; take it before reading, then wait on it."""
+        event = asyncio.Event()
+        with self._lock:
+            self._waiters.append((asyncio.get_running_loop(), event))
+        return event
+
+
+class Store:
+    """Parties, plans, notices, the hotline and the event feeds of one database."""
+
+    def __init__(self, url: str, clock: Clock | None = None) -> None:
+        self.db = Database(url)
+        self.clock = clock or Clock()
+        self.bell = Bell()
+        self.writer = PlanWriter(self.db, ItemCache())
+
+    def migrate(self) -> Store:
+        self.db.migrate()
+        return self
+
+    def close(self) -> None:
+        self.db.dispose()
+
+    # -- parties and the agreement ------------------------------------------------------------
+
+    def add_party(self, name: str) -> tuple[Party, str]:
+        with self.db.writing() as conn:
+            return add_party(conn, name, self.clock())
+
+    def rotate_key(self, name: str) -> str:
+        with self.db.writing() as conn:
+            return rotate_key(conn, name)
+
+    def revoke(self, name: str) -> None:
+        with self.db.writing() as conn:
+            revoke_party(conn, name)
+
+    def parties(self) -> list[Party]:
+        with self.db.reading() as conn:
+            return list_parties(conn)
+
+    def party_for_key(self, key: str) -> Party | None:
+        with self.db.reading() as conn:
+            return party_by_key(conn, key)
+
+    def new_admin_key(self) -> str:
+        with self.db.writing() as conn:
+            return new_admin_key(conn)
+
+    def is_admin_key_set(self) -> bool:
+        with self.db.reading() as conn:
+            return admin_key_set(conn)
+
+    def is_admin_key(self, key: str) -> bool:
+        with self.db.reading() as conn:
+            return admin_key_matches(conn, key)
+
+    def agreement(self) -> Agreement:
+        with self.db.reading() as conn:
+            return load_agreement(conn)
+
+    def set_agreement(self, agreement: Agreement) -> int:
+        """Adopt a new agreement; every active item is judged again under it."""
+        count = self.writer.recheck_all(agreement, self.clock())
+        self.bell.ring()
+        return count
+
+    # -- plans ---------------------------------------------------------------------------------
+
+    def write(
+        self, party: Party, changes: Sequence[Change], *, dry_run: bool = False, source: str
+    ) -> WriteResult:
+        now = self.clock()
+        parsed = self.writer.parse(party, changes, now, source)
+        result = self.writer.write(party, changes, parsed, now, dry_run=dry_run)
+        if not dry_run:
+            self.bell.ring()
+        return result
+
+    def list_items(self, party: Party, status: str | None = "active") -> list[dict[str, Any]]:
+        query = select(items).where(items.c.party_id == party.id).order_by(items.c.item_id)
+        if status is not None:
+            query = query.where(items.c.status == status)
+        with self.db.reading() as conn:
+            return [_item_record(row) for row in conn.execute(query)]
+
+    def get_item(self, party: Party, item_id: str) -> dict[str, Any]:
+        with self.db.reading() as conn:
+            row = conn.execute(
+                select(items).where(items.c.party_id == party.id, items.c.item_id == item_id)
+            ).first()
+        if row is None:
+            raise NotFound(f"no item {item_id!r} of yours")
+        return _item_record(row)
+
+    # -- notices -------------------------------------------------------------------------------
+
+    def list_conflicts(self, party: Party, status: str | None = None) -> list[dict[str, Any]]:
+        involved = (conflicts.c.a_party == party.id) | (conflicts.c.b_party == party.id)
+        query = select(conflicts).where(involved).order_by(conflicts.c.start_s, conflicts.c.id)
+        if status is not None:
+            query = query.where(conflicts.c.status == status)
+        with self.db.reading() as conn:
+            return [notice_view(row, party.id) for row in conn.execute(query)]
+
+    def get_conflict(self, party: Party, conflict_id: str) -> dict[str, Any]:
+        with self.db.reading() as conn:
+            row = conn.execute(select(conflicts).where(conflicts.c.id == conflict_id)).first()
+            if row is None or party.id not in (row.a_party, row.b_party):
+                raise NotFound(f"no conflict {conflict_id!r} of yours")
+            own_pk = row.a_pk if row.a_party == party.id else row.b_pk
+            own = conn.execute(
+                select(items.c.feature, items.c.version).where(items.c.pk == own_pk)
+            ).first()
+        feature = (
+            None if own is None or own.feature is None else feature_of(own.feature, own.version)
+        )
+        return notice_view(row, party.id, own_feature=feature)
+
+    # -- hotline and events --------------------------------------------------------------------
+
+    def send(self, party: Party, message: hotline.NewMessage) -> dict[str, Any]:
+        view = hotline.send(self.db, party, message, self.clock())
+        self.bell.ring()
+        return view
+
+    def messages(self, party: Party, **filters: Any) -> list[dict[str, Any]]:
+        with self.db.reading() as conn:
+            return hotline.list_messages(conn, party, **filters)
+
+    def message(self, party: Party, message_id: str) -> dict[str, Any]:
+        with self.db.reading() as conn:
+            return hotline.get_message(conn, party, message_id)
+
+    def events_after(
+        self, party: Party, after: int, limit: int = 500
+    ) -> list[tuple[int, str, str]]:
+        with self.db.reading() as conn:
+            return journal.feed_after(conn, party.id, after, limit)
+
+    # -- background work -----------------------------------------------------------------------
+
+    def sweep(self) -> int:
+        """Expire items whose window has ended and mark missed deadlines; returns changes."""
+        now = self.clock()
+        changed = hotline.sweep_deadlines(self.db, now) + self._expire(now)
+        if changed:
+            self.bell.ring()
+        return changed
+
+    def _expire(self, now: float, limit: int = 2000) -> int:
+        with self.db.writing() as conn:
+            buffer = load_agreement(conn).time_buffer_s
+            rows = list(
+                conn.execute(
+                    select(items.c.pk, items.c.party_id, items.c.item_id, items.c.version)
+                    .where(items.c.status == "active", items.c.end_s + buffer <= now)
+                    .limit(limit)
+                )
+            )
+            if not rows:
+                return 0
+            pks = [r.pk for r in rows]
+            conn.execute(update(items).where(items.c.pk.in_(pks)).values(status="expired"))
+            conn.execute(delete(cells).where(cells.c.item_pk.in_(pks)))
+            entries = []
+            for r in rows:
+                record = {"id": r.item_id, "version": r.version, "status": "expired"}
+                entries.append(Entry("item.expired", None, record, {r.party_id: {"item": record}}))
+            journal.append(self.db, conn, now, entries)
+        return len(rows)
+
+
+def _item_record(row: Any) -> dict[str, Any]:
+    return {
+        "id": row.item_id,
+        "version": row.version,
+        "kind": row.kind,
+        "status": row.status,
+        "start": format_instant(row.start_s),
+        "end": format_instant(row.end_s),
+        "written_at": format_instant(row.written_at),
+        "feature": feature_of(row.feature, row.version),
+    }
