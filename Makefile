@@ -1,4 +1,4 @@
-# Détente: `make run` checks the bundled example plans; `make test` runs the whole suite.
+# Détente: `make run` serves the bundled example; `make test` runs the whole suite.
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
@@ -14,10 +14,9 @@ $(STAMP): pyproject.toml
 
 setup: $(STAMP)
 
-# The main job on its embedded default: check the example plans of two parties.
+# The main job on its embedded default: serve the example of two parties on a SQLite store.
 run: $(STAMP)
-	$(BIN)/detente check --format table src/detente/examples/coalition.geojson src/detente/examples/russia.geojson; \
-	status=$$?; [ $$status -le 1 ] || exit $$status
+	$(BIN)/detente demo
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks
@@ -29,7 +28,6 @@ test: lint
 	$(BIN)/pytest
 
 bench: $(STAMP)
-	$(BIN)/pip install --quiet -e '.[bench]'
 	bash benchmarks/setup_postgis.sh
 	$(BIN)/python -m benchmarks.strategic --flights 1000 10000 100000 --seed 1
 

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from detente.cli_server import admin_key, party_app, serve
+from detente.cli_server import admin_key, demo, party_app, serve
 from detente.detect import check as check_items
 from detente.detect.clip import item_outline
 from detente.errors import DetenteError, PlanError
@@ -46,6 +46,7 @@ app = typer.Typer(
 app.command()(serve)
 app.add_typer(party_app, name="party")
 app.command("admin-key")(admin_key)
+app.command()(demo)
 
 
 class OutputFormat(StrEnum):

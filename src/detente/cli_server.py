@@ -6,6 +6,8 @@ Server modules are imported inside the commands: `detente check` does not pay fo
 from __future__ import annotations
 
 import sys
+import tempfile
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -15,7 +17,11 @@ from detente.errors import DetenteError
 if TYPE_CHECKING:
     from detente.server.store import Store
 
-__all__ = ["admin_key", "party_app", "serve"]
+__all__ = ["admin_key", "demo", "party_app", "serve"]
+
+EXAMPLES = Path(__file__).parent / "examples"
+#: The example plans' day starts at 2015-10-01T00:00:00Z; the demo clock starts at 04:00.
+DEMO_CLOCK = 1443672000.0
 
 DbOption = Annotated[
     str,
@@ -135,3 +141,36 @@ def admin_key(db: DbOption = DEFAULT_DB) -> None:
     """Make a new admin key (the old one stops working); printed once, as the last line."""
     print("admin key (shown once):")
     print(_store(db).new_admin_key())
+
+
+def demo(
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    db: Annotated[
+        str | None, typer.Option("--db", help="Store (default: a new SQLite file in a temp dir).")
+    ] = None,
+) -> None:
+    """Serve the Syria-2015 example: two parties, their plans, their conflicts; keys printed."""
+    import orjson
+    import uvicorn
+
+    from detente.server.app import create_app
+    from detente.server.clock import Clock
+    from detente.server.plans import Change
+
+    url = db or str(Path(tempfile.mkdtemp(prefix="detente-demo-")) / "demo.db")
+    store = _store(url)
+    store.clock = Clock(DEMO_CLOCK)
+    keys: dict[str, str] = {}
+    for name in ("coalition", "russia"):
+        party, keys[name] = store.add_party(name)
+        document = orjson.loads((EXAMPLES / f"{name}.geojson").read_bytes())
+        changes = [Change(f["id"], f, None, k) for k, f in enumerate(document["features"])]
+        result = store.write(party, changes, source=f"{name}.geojson")
+        print(f"{name}: {len(result.items)} plan items, {len(result.conflicts)} new conflicts")
+    base = f"http://127.0.0.1:{port}"
+    print(f"\nstore: {url} (exercise clock from 2015-10-01T04:00:00Z)")
+    for name, key in keys.items():
+        print(f"{name} key: {key}")
+    print(f"\ntry:  curl -s -H 'Authorization: Bearer {keys['coalition']}' {base}/v1/conflicts")
+    print(f"API docs: {base}/docs   (Ctrl-C stops)", flush=True)
+    uvicorn.run(create_app(store), host="127.0.0.1", port=port, log_level="warning")

@@ -4,11 +4,17 @@ from __future__ import annotations
 
 import json
 import threading
+from pathlib import Path
 
 import httpx
 
-from .conftest import Live
+import detente
+from detente.server.store import Store
+
+from .conftest import Live, serving
 from .plans import crossing_flight, flight, plan
+
+EXAMPLES = Path(detente.__file__).parent / "examples"
 
 
 def _collect_sse(
@@ -73,6 +79,42 @@ def test_clash_notice_wilco_withdraw_resolved(live: Live) -> None:
         after = red.get("/v1/events", params={"after": red_events[-1]["id"]}).json()
     kinds = [e["event"] for e in after["events"]]
     assert kinds == ["item.withdrawn", "conflict.resolved"]
+
+
+def test_readme_walkthrough_with_the_example_plans(store: Store) -> None:
+    """The README's steps, with its files and party names, exactly."""
+    keys = {name: store.add_party(name)[1] for name in ("coalition", "russia")}
+    store.clock.set(1443672000.0)  # --clock-start 2015-10-01T04:00:00Z
+    with serving(store) as url:
+
+        def client(name: str) -> httpx.Client:
+            auth = {"Authorization": f"Bearer {keys[name]}"}
+            return httpx.Client(base_url=url, headers=auth, timeout=30)
+
+        with client("coalition") as blue, client("russia") as red:
+            filed = blue.post("/v1/plans", content=(EXAMPLES / "coalition.geojson").read_bytes())
+            assert filed.status_code == 200, filed.text
+            filed = red.post("/v1/plans", content=(EXAMPLES / "russia.geojson").read_bytes())
+            assert filed.status_code == 200, filed.text
+            assert len(filed.json()["conflicts"]) == 6
+            events = blue.get("/v1/events", params={"after": 0}).json()["events"]
+            raised = [e for e in events if e["event"] == "conflict.raised"]
+            assert len(raised) == 6
+            [crossing] = [
+                c
+                for c in blue.get("/v1/conflicts").json()["conflicts"]
+                if c["own"]["id"] == "VIPER11" and c["other"]["kind"] == "flight"
+            ]
+            wilco = {"type": "wilco", "conflict": crossing["id"], "text": "VIPER11 holds west"}
+            assert blue.post("/v1/messages", json=wilco).status_code == 201
+            assert red.get("/v1/messages").json()["messages"][0]["type"] == "wilco"
+            gone = red.delete("/v1/items/r-017", headers={"If-Match": '"1"'})
+            assert gone.status_code == 200, gone.text
+            assert gone.json()["resolved"] == [crossing["id"]]
+            last = events[-1]["id"]
+            news = blue.get("/v1/events", params={"after": last}).json()["events"]
+            assert [e["event"] for e in news] == ["message.sent", "conflict.resolved"]
+            assert news[1]["conflict"]["status"] == "resolved"
 
 
 def test_unknown_key_is_refused(live: Live) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import AsyncIterator
 
 from fastapi import FastAPI
@@ -17,6 +18,8 @@ from .problems import TooLarge
 from .store import Store
 
 __all__ = ["create_app"]
+
+_log = logging.getLogger("detente.server")
 
 
 def create_app(store: Store, *, sweep_s: float = 1.0) -> FastAPI:
@@ -43,7 +46,7 @@ def create_app(store: Store, *, sweep_s: float = 1.0) -> FastAPI:
     )
     add_error_handlers(app)
     add_routes(app, store)
-    app.add_middleware(BodyLimit)  # type: ignore[arg-type]
+    app.add_middleware(BodyLimit)
     return app
 
 
@@ -51,8 +54,8 @@ async def _sweeper(store: Store, every_s: float) -> None:
     while True:
         try:
             await run_in_threadpool(store.sweep)
-        except Exception:
-            pass
+        except Exception:  # a failed sweep is logged and retried at the next tick
+            _log.exception("sweep failed")
         await asyncio.sleep(every_s)
 
 

@@ -151,20 +151,20 @@ def _names(conn: Connection, *ids: int) -> dict[int, str]:
 
 
 def _view(row: Any, names: dict[int, str], state: str | None) -> dict[str, Any]:
-    get = row.get if isinstance(row, dict) else row._mapping.get
-    respond_by = get("respond_by")
+    m = row if isinstance(row, dict) else row._mapping
+    respond_by = m["respond_by"]
     return {
-        "id": get("id"),
-        "thread": get("thread"),
-        "from": names[get("sender")],
-        "to": names[get("recipient")],
-        "type": get("type"),
-        "text": get("text"),
-        "conflict": get("conflict_id"),
-        "in_reply_to": get("in_reply_to"),
+        "id": m["id"],
+        "thread": m["thread"],
+        "from": names[m["sender"]],
+        "to": names[m["recipient"]],
+        "type": m["type"],
+        "text": m["text"],
+        "conflict": m["conflict_id"],
+        "in_reply_to": m["in_reply_to"],
         "respond_by": None if respond_by is None else format_instant(respond_by),
         "deadline": state,
-        "sent_at": format_instant(get("sent_at")),
+        "sent_at": format_instant(m["sent_at"]),
     }
 
 
