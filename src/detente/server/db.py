@@ -94,7 +94,8 @@ class Database:
         """Take the cell locks of a write, in sorted order (PostgreSQL; SQLite is serial)."""
         if self.is_sqlite or not grid_keys:
             return
-        locks = sorted({((key * 4 + grid) & _MASK) | 4 for grid, key in grid_keys})
+        # Surface cells of areas and of flights are one key space (grids 1 and 2 meet there).
+        locks = sorted({((key * 2 + min(grid, 1)) & _MASK) | 4 for grid, key in grid_keys})
         conn.execute(
             text(
                 "SELECT count(pg_advisory_xact_lock(k)) FROM"
