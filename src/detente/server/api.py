@@ -160,9 +160,7 @@ def _instant(value: str | None, field: str) -> float | None:
         raise Invalid(f"{field}: {reason}", errors=[{"field": field, "reason": reason}]) from None
 
 
-def current_party(
-    request: Request, authorization: Annotated[str | None, Header()] = None
-) -> Party:
+def current_party(request: Request, authorization: Annotated[str | None, Header()] = None) -> Party:
     """The party whose key the request carries."""
     store: Store = request.app.state.store
     found = store.party_for_key(_bearer(authorization))
@@ -319,7 +317,7 @@ def add_routes(app: FastAPI, store: Store) -> None:
                 raise BadRequest("Last-Event-ID must be an event number")
             start = int(last_event_id)
         return StreamingResponse(
-            _stream(store, caller, start, request),
+            _stream(store, caller, _bearer(request.headers.get("authorization")), start, request),
             media_type="text/event-stream",
             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
         )
@@ -422,9 +420,12 @@ def _plan_changes(document: Any) -> list[Change]:
 
 
 async def _stream(
-    store: Store, caller: Party, after: int, request: Request
+    store: Store, caller: Party, key: str, after: int, request: Request
 ) -> AsyncIterator[bytes]:
-    """Events after `after`, then each new one as it is committed; comments keep the line open."""
+    """Events after `after`, then each new one as it is committed; comments keep the line open.
+
+    The stream ends when the client goes or the key stops working (revoked or rotated).
+    """
     yield b"retry: 2000\n\n"
     idle = 0.0
     while True:
@@ -441,6 +442,8 @@ async def _stream(
         try:
             await asyncio.wait_for(wake.wait(), _POLL_S)
         except TimeoutError:
+            if await run_in_threadpool(store.party_for_key, key) is None:
+                return
             idle += _POLL_S
             if idle >= _HEARTBEAT_S:
                 idle = 0.0
