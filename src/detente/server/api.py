@@ -171,8 +171,12 @@ def current_party(request: Request, authorization: Annotated[str | None, Header(
 
 def require_admin(request: Request, authorization: Annotated[str | None, Header()] = None) -> None:
     store: Store = request.app.state.store
-    if not store.is_admin_key(_bearer(authorization)):
-        raise Forbidden("this call needs the admin key")
+    key = _bearer(authorization)
+    if store.is_admin_key(key):
+        return
+    if store.party_for_key(key) is None:
+        raise Unauthorized("this key is unknown or revoked")
+    raise Forbidden("this call needs the admin key")
 
 
 Caller = Annotated[Party, Depends(current_party)]

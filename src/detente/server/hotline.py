@@ -217,11 +217,18 @@ def sweep_deadlines(db: Database, now: float) -> int:
         )
         if not due:
             return 0
-        conn.execute(
-            update(deadlines)
-            .where(deadlines.c.message_id.in_([r.id for r in due]))
-            .values(state="overdue")
+        # Only deadlines still open: an answer or another sweep may have come in meanwhile.
+        marked = set(
+            conn.execute(
+                update(deadlines)
+                .where(deadlines.c.message_id.in_([r.id for r in due]), deadlines.c.state == "open")
+                .values(state="overdue")
+                .returning(deadlines.c.message_id)
+            ).scalars()
         )
+        due = [r for r in due if r.id in marked]
+        if not due:
+            return 0
         names = _names(conn, *{r.sender for r in due} | {r.recipient for r in due})
         entries = []
         for r in due:

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import delete, select, update
+from sqlalchemy.exc import IntegrityError
 
 from detente.interop.results import format_instant
 from detente.model import Agreement
@@ -125,7 +126,12 @@ class Store:
     ) -> WriteResult:
         now = self.clock()
         parsed = self.writer.parse(party, changes, now, source)
-        result = self.writer.write(party, changes, parsed, now, dry_run=dry_run)
+        try:
+            result = self.writer.write(party, changes, parsed, now, dry_run=dry_run)
+        except IntegrityError:
+            # A concurrent request created one of these new ids first (PostgreSQL): read again;
+            # the item now exists, and the answer is the usual 428 or 409.
+            result = self.writer.write(party, changes, parsed, now, dry_run=dry_run)
         if not dry_run:
             self.bell.ring()
         return result
@@ -204,18 +210,22 @@ class Store:
     def _expire(self, now: float, limit: int = 2000) -> int:
         with self.db.writing() as conn:
             buffer = load_agreement(conn).time_buffer_s
+            ended = (items.c.status == "active") & (items.c.end_s + buffer <= now)
+            pks = list(conn.execute(select(items.c.pk).where(ended).limit(limit)).scalars())
+            if not pks:
+                return 0
+            # The update checks again: a concurrent writer or sweep may have changed a row since.
             rows = list(
                 conn.execute(
-                    select(items.c.pk, items.c.party_id, items.c.item_id, items.c.version)
-                    .where(items.c.status == "active", items.c.end_s + buffer <= now)
-                    .limit(limit)
+                    update(items)
+                    .where(items.c.pk.in_(pks), ended)
+                    .values(status="expired")
+                    .returning(items.c.pk, items.c.party_id, items.c.item_id, items.c.version)
                 )
             )
             if not rows:
                 return 0
-            pks = [r.pk for r in rows]
-            conn.execute(update(items).where(items.c.pk.in_(pks)).values(status="expired"))
-            conn.execute(delete(cells).where(cells.c.item_pk.in_(pks)))
+            conn.execute(delete(cells).where(cells.c.item_pk.in_([r.pk for r in rows])))
             entries = []
             for r in rows:
                 record = {"id": r.item_id, "version": r.version, "status": "expired"}
