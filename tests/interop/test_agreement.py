@@ -119,3 +119,17 @@ def test_load_accepts_a_string_path(tmp_path):
     path = tmp_path / "rules.toml"
     path.write_text("time_buffer_s = 120\n", encoding="utf-8")
     assert load_agreement(str(path)).time_buffer_s == 120.0
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("horizontal_m", 1e9),
+        ("vertical_m", 40000),
+        ("time_buffer_s", 1e7),
+        ("notice_margin_s", 1e6),
+    ],
+)
+def test_absurd_values_are_refused(key: str, value: float) -> None:
+    with pytest.raises(AgreementError, match=rf"{key}: must be at most"):
+        parse_agreement(f"{key} = {value}", "rules.toml")

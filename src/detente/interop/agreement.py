@@ -29,6 +29,15 @@ BUFFERS = ("ground_buffer_m", "time_buffer_s", "notice_margin_s")
 #: Switches: booleans.
 SWITCHES = ("include_own",)
 
+#: Upper bounds: beyond these a value is a mistake (and would ask the grid for absurd sizes).
+MAXIMA = {
+    "horizontal_m": 500_000.0,
+    "vertical_m": 30_000.0,
+    "ground_buffer_m": 500_000.0,
+    "time_buffer_s": 7 * 86_400.0,
+    "notice_margin_s": 86_400.0,
+}
+
 _KNOWN = tuple(f.name for f in dataclasses.fields(Agreement))
 
 
@@ -82,4 +91,6 @@ def _number(source: str, key: str, value: object) -> float:
         )
     if key in BUFFERS and not number >= 0.0:
         raise AgreementError(source, key, f"a buffer must be 0 or more, not {value!r}")
+    if number > MAXIMA[key]:
+        raise AgreementError(source, key, f"must be at most {MAXIMA[key]:g}, not {value!r}")
     return number
