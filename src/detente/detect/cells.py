@@ -26,16 +26,23 @@ from detente.model import Agreement, Area, Flight, Item
 
 from .areas import prepare_area
 from .engine import area_boxes_of
-from .grid import GridSpec, file_boxes
+from .grid import _AXIS_BITS, _FACE_BITS, GridSpec, file_boxes
 from .trajectories import flight_pieces
 
-__all__ = ["CellKeys", "Grid", "item_cells", "query_keys"]
+__all__ = ["CellKeys", "Grid", "item_cells", "lock_regions", "query_keys"]
 
 IntArray = NDArray[np.int64]
 
-# Coarser than the engine's grid: fewer rows per item, a few more candidates per query.
-STORE_FLIGHT_GRID = GridSpec(200_000.0, 1_800.0, 6_000.0)
+# The engine's grid for flights (100 km, 15 min, 3 km): measured on `benchmarks/server_load.py`
+# (50,000 flights stored), about 57 rows per flight and 46 candidates per new flight, where
+# 200 km, 30 min and 6 km gave 19 rows and 103 candidates and the write took 25% longer (the
+# engine's time grows with the candidates); 50 km and 10 min gave 30 candidates for 137 rows.
+STORE_FLIGHT_GRID = GridSpec(100_000.0, 900.0, 3_000.0)
 STORE_AREA_GRID = GridSpec(200_000.0, 0.0)
+
+
+#: Cells per side of a lock region (800 km for the flight grid, 1,600 km for the surface grid).
+LOCK_REGION_CELLS = 8
 
 
 class Grid(IntEnum):
@@ -108,6 +115,23 @@ def query_keys(cells: CellKeys, items: Sequence[Item]) -> CellKeys:
     for grid in (Grid.AREA, Grid.FLOWN):
         parts.append((cells.item[area_rows], grid, cells.key[area_rows]))
     return _unique(parts)
+
+
+def lock_regions(keys: IntArray) -> IntArray:
+    """The region of each cell key that a store locks to write there: the cell's face and
+    coordinates divided by `LOCK_REGION_CELLS`, every time and altitude bin together. Keys of
+    one cell have one region, so writes that share a cell share a lock; a plan takes a lock per
+    region it covers, however many cells it fills.
+
+    >>> lock_regions(np.array([5, 7, 9, 1 << 40], np.int64)).tolist()
+    [0, 0, 1, 0]
+    """
+    axis = (1 << _AXIS_BITS) - 1
+    shift = LOCK_REGION_CELLS.bit_length() - 1
+    face = (keys >> (2 * _AXIS_BITS)) & ((1 << _FACE_BITS) - 1)
+    u = ((keys >> _AXIS_BITS) & axis) >> shift
+    v = (keys & axis) >> shift
+    return (face << (2 * _AXIS_BITS)) | (u << _AXIS_BITS) | v
 
 
 def _unique(parts: list[tuple[IntArray, int, IntArray]]) -> CellKeys:

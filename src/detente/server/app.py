@@ -27,14 +27,16 @@ def create_app(store: Store, *, sweep_s: float = 1.0) -> FastAPI:
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        task = asyncio.create_task(_sweeper(store, sweep_s)) if sweep_s > 0 else None
+        stop = asyncio.Event()
+        task = asyncio.create_task(_sweeper(store, sweep_s, stop)) if sweep_s > 0 else None
         try:
             yield
         finally:
             if task is not None:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+                # Not cancelled: a sweep under way finishes (and gives back its connection)
+                # before the application ends and the store may be closed.
+                stop.set()
+                await task
 
     app = FastAPI(
         title="Détente",
@@ -50,13 +52,14 @@ def create_app(store: Store, *, sweep_s: float = 1.0) -> FastAPI:
     return app
 
 
-async def _sweeper(store: Store, every_s: float) -> None:
-    while True:
+async def _sweeper(store: Store, every_s: float, stop: asyncio.Event) -> None:
+    while not stop.is_set():
         try:
             await run_in_threadpool(store.sweep)
         except Exception:  # a failed sweep is logged and retried at the next tick
             _log.exception("sweep failed")
-        await asyncio.sleep(every_s)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), every_s)
 
 
 class BodyLimit:

@@ -18,8 +18,11 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
+
+from detente.detect.cells import lock_regions
 
 __all__ = ["Database", "database_url"]
 
@@ -91,11 +94,22 @@ class Database:
             yield conn
 
     def lock_cells(self, conn: Connection, grid_keys: Sequence[tuple[int, int]]) -> None:
-        """Take the cell locks of a write, in sorted order (PostgreSQL; SQLite is serial)."""
+        """Take the cell locks of a write, in sorted order (PostgreSQL; SQLite is serial).
+
+        One lock per region of cells (`lock_regions`), not per cell: a large plan fills tens of
+        thousands of cells, more than the server's lock table holds.
+        """
         if self.is_sqlite or not grid_keys:
             return
+        pairs = np.asarray(grid_keys, np.int64).reshape(-1, 2)
+        regions = lock_regions(pairs[:, 1]).tolist()
         # Surface cells of areas and of flights are one key space (grids 1 and 2 meet there).
-        locks = sorted({((key * 2 + min(grid, 1)) & _MASK) | 4 for grid, key in grid_keys})
+        locks = sorted(
+            {
+                ((key * 2 + min(grid, 1)) & _MASK) | 4
+                for grid, key in zip(pairs[:, 0].tolist(), regions, strict=True)
+            }
+        )
         conn.execute(
             text(
                 "SELECT count(pg_advisory_xact_lock(k)) FROM"
@@ -111,7 +125,11 @@ class Database:
 
 
 def _sqlite_engine(url: str) -> Engine:
-    engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
+    # A file: as many connections as request threads (40 in the server's pool), so that readers
+    # never queue for one while a writer works. (A memory database keeps SQLAlchemy's pool.)
+    in_memory = make_url(url).database in (None, "", ":memory:")
+    pool: dict[str, Any] = {} if in_memory else {"pool_size": 16, "max_overflow": 32}
+    engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False}, **pool)
 
     @event.listens_for(engine, "connect")
     def _configure(dbapi_connection: Any, _record: Any) -> None:

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, func, insert, select
+from sqlalchemy import Connection, Integer, func, insert, literal, select, union_all
 
 from .db import Database
 from .schema import feed, log
@@ -21,12 +21,14 @@ __all__ = ["Entry", "append", "feed_after", "last_number"]
 
 @dataclass(slots=True)
 class Entry:
-    """A change: `body` is the record kept in the log, `views` what each party is told."""
+    """A change: `body` is the record kept in the log, `views` what each party is told; `at`
+    when it happened, if not at the time given to `append`."""
 
     kind: str
     actor: int | None
     body: dict[str, Any]
     views: dict[int, dict[str, Any]] = field(default_factory=dict)
+    at: float | None = None
 
 
 def append(db: Database, conn: Connection, at: float, entries: list[Entry]) -> None:
@@ -37,15 +39,22 @@ def append(db: Database, conn: Connection, at: float, entries: list[Entry]) -> N
     parties = {party for entry in entries for party in entry.views}
     last: dict[int, int] = {}
     if parties:
-        rows = conn.execute(
-            select(feed.c.party_id, func.max(feed.c.n))
-            .where(feed.c.party_id.in_(parties))
-            .group_by(feed.c.party_id)
-        )
-        last = {party: int(n) for party, n in rows}
+        # One index probe per party (a GROUP BY over the parties would read their whole feeds).
+        tails = [
+            select(
+                literal(party, Integer),
+                select(func.max(feed.c.n)).where(feed.c.party_id == party).scalar_subquery(),
+            )
+            for party in sorted(parties)
+        ]
+        query = tails[0] if len(tails) == 1 else union_all(*tails)
+        last = {int(party): int(n or 0) for party, n in conn.execute(query)}
     seqs = conn.execute(
         insert(log).returning(log.c.seq, sort_by_parameter_order=True),
-        [{"at": at, "kind": e.kind, "party_id": e.actor, "body": _dumps(e.body)} for e in entries],
+        [
+            {"at": _at(e, at), "kind": e.kind, "party_id": e.actor, "body": _dumps(e.body)}
+            for e in entries
+        ],
     ).scalars()
     rows_out: list[dict[str, Any]] = []
     for entry, seq in zip(entries, seqs, strict=True):
@@ -58,7 +67,7 @@ def append(db: Database, conn: Connection, at: float, entries: list[Entry]) -> N
                     "n": n,
                     "seq": seq,
                     "kind": entry.kind,
-                    "body": _dumps({"event": entry.kind, "at": at, **view}),
+                    "body": _dumps({"event": entry.kind, "at": _at(entry, at), **view}),
                 }
             )
     if rows_out:
@@ -80,6 +89,10 @@ def last_number(conn: Connection, party: int) -> int:
     """The number of a party's latest event (0 when none)."""
     n = conn.execute(select(func.max(feed.c.n)).where(feed.c.party_id == party)).scalar()
     return int(n or 0)
+
+
+def _at(entry: Entry, at: float) -> float:
+    return at if entry.at is None else entry.at
 
 
 def _dumps(value: Any) -> str:

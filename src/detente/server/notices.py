@@ -102,8 +102,11 @@ def _area_near(
     if isinstance(own, Area):
         reach += own.reach_m
     lon0, lat0, lon1, lat1 = footprint.bounds
-    grow_lat = reach / _M_PER_DEG
-    grow_lon = reach / (_M_PER_DEG * max(math.cos(math.radians(max(abs(lat0), abs(lat1)))), 0.01))
+    # At least a hair's breadth (1e-9 degrees): GEOS refuses an empty box (a tiny `reach`).
+    grow_lat = max(reach / _M_PER_DEG, 1e-9)
+    grow_lon = max(
+        reach / (_M_PER_DEG * max(math.cos(math.radians(max(abs(lat0), abs(lat1)))), 0.01)), 1e-9
+    )
     outline_kind, outline_coords = item_outline(other, other.start, other.end)
     outline = shape({"type": outline_kind, "coordinates": outline_coords})
     if outline.geom_type == "Point":

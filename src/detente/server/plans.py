@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 import orjson
-from sqlalchemy import Connection, delete, insert, or_, select, update
+from sqlalchemy import Connection, bindparam, delete, insert, or_, select, update
 
 from detente.detect import PlanIndex
 from detente.detect.cells import item_cells, query_keys
@@ -27,6 +27,7 @@ from detente.interop.results import format_instant
 from detente.model import Agreement, Flight, Item, ItemRef
 
 from .db import Database
+from .groups import Groups, groupable
 from .journal import Entry, append
 from .notices import PairConflict, disclose, group_pairs, notice_view
 from .parties import Party, load_agreement, party_names, store_agreement
@@ -110,6 +111,8 @@ class PlanWriter:
     def __init__(self, db: Database, cache: ItemCache) -> None:
         self.db = db
         self.cache = cache
+        # SQLite writes one transaction at a time; PostgreSQL's writers can run side by side.
+        self.groups = Groups(self, leaders=1 if db.is_sqlite else 2)
 
     # -- checking the input --------------------------------------------------------------------
 
@@ -204,7 +207,8 @@ class PlanWriter:
         if item.end <= now:
             fail(
                 "end",
-                f"the window ended at {format_instant(item.end)}, before the server's clock ({format_instant(now)})",
+                f"the window ended at {format_instant(item.end)},"
+                f" before the server's clock ({format_instant(now)})",
             )
             return None
         return item
@@ -221,6 +225,10 @@ class PlanWriter:
         dry_run: bool = False,
     ) -> WriteResult:
         new_items = [item for item in parsed if item is not None]
+        if not dry_run and groupable(changes, parsed):
+            result = self.groups.write(party, changes, new_items, now)
+            if result is not None:
+                return result
         with self.db.writing() as conn:
             agreement = load_agreement(conn)
             touched = self._current(conn, party, changes, parsed)
@@ -294,14 +302,17 @@ class PlanWriter:
         changes: Sequence[Change],
         parsed: Sequence[Item | None],
     ) -> list[_Touched]:
-        ids = [c.item_id for c in changes]
+        # Rows are locked in item-id order, the same order in every transaction (no deadlock).
+        ids = sorted({c.item_id for c in changes})
         rows: dict[str, Any] = {}
         for chunk in _chunks(ids):
             query = select(items.c.pk, items.c.item_id, items.c.version, items.c.status).where(
                 items.c.party_id == party.id, items.c.item_id.in_(chunk)
             )
             if not self.db.is_sqlite:
-                query = query.order_by(items.c.pk).with_for_update()
+                # NO KEY: other writers' conflict rows still reference these items meanwhile
+                # (their foreign-key checks take KEY SHARE); FOR UPDATE would deadlock with them.
+                query = query.order_by(items.c.item_id).with_for_update(key_share=True)
             rows.update({r.item_id: r for r in conn.execute(query)})
         touched = []
         for change, item in zip(changes, parsed, strict=True):
@@ -378,32 +389,37 @@ class PlanWriter:
         """Active items of the other parties that share a cell with the new items."""
         if not new_items:
             return []
-        lo = min(i.start for i in new_items) - 2 * agreement.time_buffer_s
-        hi = max(i.end for i in new_items) + 2 * agreement.time_buffer_s
-        found: dict[int, int] = {}
+        lo, hi = search_window(new_items, agreement)
+        after, own = max(now, lo), None if agreement.include_own else party.id
+        found = {
+            pk: row.version
+            for pk, row in self.filed_under(conn, queries).items()
+            if row.status == "active"
+            and row.end_s > after
+            and row.start_s < hi
+            and row.party_id != own
+            and pk not in exclude
+        }
+        return self.load_items(conn, found)
+
+    def filed_under(self, conn: Connection, queries: Any) -> dict[int, Any]:
+        """The stored items filed under the `(grid, key)` rows of `queries`, by pk."""
+        found: dict[int, Any] = {}
         for grid in np.unique(queries.grid).tolist():
             keys = np.unique(queries.key[queries.grid == grid]).tolist()
             for chunk in _chunks(keys):
-                query = (
-                    select(items.c.pk, items.c.version)
-                    .distinct()
-                    .select_from(cells.join(items, items.c.pk == cells.c.item_pk))
-                    .where(
-                        cells.c.grid == grid,
-                        cells.c.key.in_(chunk),
-                        items.c.status == "active",
-                        items.c.end_s > max(now, lo),
-                        items.c.start_s < hi,
-                    )
-                )
-                if not agreement.include_own:
-                    query = query.where(items.c.party_id != party.id)
-                found.update({int(pk): int(v) for pk, v in conn.execute(query)})
-        for pk in exclude:
-            found.pop(pk, None)
+                # Only the cells are constrained, so that the planner walks the cell index
+                # (SQLite without statistics would scan every active item by its end); the
+                # callers check the rest.
+                for row in conn.execute(_FILED_UNDER, {"grid": grid, "keys": chunk}).all():
+                    found[int(row.pk)] = row
+        return found
+
+    def load_items(self, conn: Connection, versions: dict[int, int]) -> list[tuple[int, Item]]:
+        """The items of `pk: version`, from the cache or parsed from the store, sorted by pk."""
         out: list[tuple[int, Item]] = []
         misses: list[int] = []
-        for pk, version in found.items():
+        for pk, version in versions.items():
             item = self.cache.get((pk, version))
             if item is None:
                 misses.append(pk)
@@ -497,17 +513,18 @@ class PlanWriter:
     @staticmethod
     def _insert_cells(conn: Connection, cell_rows: Any, pks: Any) -> None:
         if len(cell_rows):
-            conn.execute(
-                insert(cells),
-                [
-                    {"grid": g, "key": k, "item_pk": p}
-                    for g, k, p in zip(
+            # Many rows a write: straight to the driver's executemany, as tuples.
+            mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+            conn.exec_driver_sql(
+                f'INSERT INTO cells (grid, "key", item_pk) VALUES ({mark}, {mark}, {mark})',
+                list(
+                    zip(
                         cell_rows.grid.tolist(),
                         cell_rows.key.tolist(),
                         pks[cell_rows.item].tolist(),
                         strict=True,
                     )
-                ],
+                ),
             )
 
     @staticmethod
@@ -547,11 +564,15 @@ class PlanWriter:
         entries: list[Entry],
     ) -> list[dict[str, Any]]:
         # `party` is the writer (None for a whole-store recheck): views are returned for it.
-        """Store the diff, log it, and return the caller's views of its raised and kept conflicts."""
+        """Store the diff, log it, and return the caller's views of its raised and kept ones."""
         by_ref: dict[ItemRef, tuple[int, int, Item]] = {}
-        party_of_name = {name: pid for pid, name in party_names(conn).items()}
-        versions = {pk: v for pk, v in self._versions(conn, [pk for pk, _ in candidates]).items()}
-        for pk, item in candidates:
+        # Only the items of raised and kept pairs are valued: their versions and parties.
+        named = {ref for pair in diff.raised for ref in (pair.a, pair.b)}
+        named.update(ref for _, pair in diff.kept for ref in (pair.a, pair.b))
+        party_of_name = {name: pid for pid, name in party_names(conn).items()} if named else {}
+        wanted = [(pk, item) for pk, item in candidates if item.ref in named] if named else []
+        versions = self._versions(conn, [pk for pk, _ in wanted])
+        for pk, item in wanted:
             by_ref[item.ref] = (pk, versions.get(pk, 0), item)
         for t in touched:
             if t.item is not None and t.pk is not None:
@@ -580,16 +601,19 @@ class PlanWriter:
                 or values["a_view"] != old.a_view
                 or values["b_view"] != old.b_view
             )
-            if changed:
-                conn.execute(
-                    update(conflicts)
-                    .where(conflicts.c.id == old.id)
-                    .values(changed_at=now, **values)
-                )
-            row = SimpleNamespace(
-                **{**old._asdict(), **values, "changed_at": now if changed else old.changed_at}
+            # Moved: other intervals, worst points or views. A new item version alone is stored
+            # but is no news (nor a hint to the other party that the item was filed again).
+            moved = changed and (
+                values["a_view"] != old.a_view
+                or values["b_view"] != old.b_view
+                or orjson.loads(values["detail"])["runs"] != orjson.loads(old.detail)["runs"]
             )
+            at = now if moved else old.changed_at
             if changed:
+                query = update(conflicts).where(conflicts.c.id == old.id)
+                conn.execute(query.values(changed_at=at, **values))
+            row = SimpleNamespace(**{**old._asdict(), **values, "changed_at": at})
+            if moved:
                 entries.append(self._conflict_entry("conflict.updated", party, row))
             if party is not None:
                 views.append(notice_view(row, party.id))
@@ -692,6 +716,28 @@ class PlanWriter:
             resolved=[row.id for row in diff.resolved],
             dry_run=True,
         )
+
+
+_FILED_UNDER = (
+    select(
+        items.c.pk,
+        items.c.version,
+        items.c.party_id,
+        items.c.status,
+        items.c.start_s,
+        items.c.end_s,
+    )
+    .distinct()
+    .select_from(cells.join(items, items.c.pk == cells.c.item_pk))
+    .where(cells.c.grid == bindparam("grid"), cells.c.key.in_(bindparam("keys", expanding=True)))
+)
+
+
+def search_window(new_items: Sequence[Item], agreement: Agreement) -> tuple[float, float]:
+    """The times stored items must overlap to be candidates of `new_items`."""
+    lo = min(i.start for i in new_items) - 2 * agreement.time_buffer_s
+    hi = max(i.end for i in new_items) + 2 * agreement.time_buffer_s
+    return lo, hi
 
 
 def _diff(

@@ -219,7 +219,6 @@ def upgrade() -> None:
         batch_op.create_index("deadlines_state_due", ["state", "due"], unique=False)
 
 
-
 def downgrade() -> None:
     with op.batch_alter_table("deadlines", schema=None) as batch_op:
         batch_op.drop_index("deadlines_state_due")

@@ -1,0 +1,664 @@
+"""Server benchmark: plan submissions per second, their latency, and how fast notices arrive.
+
+On a fresh store (a SQLite file in a temporary folder, or a new PostgreSQL database that is
+dropped at the end), with four parties made by `detente party add`:
+
+1. `detente serve` starts as a subprocess (uvicorn, one process) with its exercise clock at the
+   start of the scenario's day, so every flight of the day is active;
+2. **preload**: the flights of a seeded theatre scenario (`benchmarks.scenario`, `--items`
+   flights, four parties) are sent with `POST /v1/plans`, 1,000 a request;
+3. **load**: plans of new flights from a second scenario of the same size (seed + 1: the same
+   theatre and density) are submitted with `POST /v1/plans` at a fixed rate, open loop: request
+   k is due at `k / rate` and its latency runs from then to the end of its answer, so a server
+   that falls behind shows it as queueing. The requests go out over keep-alive connections
+   from a small HTTP/1.1 client on asyncio streams (cheaper than a general-purpose client: the
+   load generator shares the cores with the server);
+4. **notices**: party `blue` holds an event stream (SSE) open; `red` files a copy of one of
+   blue's stored flights (a sure clash), and the time from sending it to blue receiving the
+   `conflict.raised` event about that flight is measured, one probe at a time;
+5. **engine alone**: the same submissions, parsed and added one plan at a time to an in-memory
+   `PlanIndex` that holds the preloaded flights (no server, no store): the floor under the
+   server's latency.
+
+    python -m benchmarks.server_load --backend sqlite --items 50000 --seed 1 \\
+        --load 1x300 --load 10x30 --duration 60 --notices 200 --json server-sqlite.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime as dt
+import os
+import platform
+import re
+import resource
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+import orjson
+
+from benchmarks import scenario
+from benchmarks.strategic import detente_command
+
+PG_ADMIN = "postgresql://postgres@127.0.0.1:5432"
+DAY_START_ISO = "2015-10-01T00:00:00Z"
+PRELOAD_CHUNK = 1000
+NOTICE_PARTY, PROBE_PARTY = "blue", "red"
+_OPTS = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NAIVE_UTC | orjson.OPT_UTC_Z
+
+
+def plain(value: Any) -> Any:
+    """A scenario document as plain JSON values (numpy arrays and datetimes made lists and text)."""
+    return orjson.loads(orjson.dumps(value, option=_OPTS))
+
+
+def percentiles(values: list[float]) -> dict[str, float]:
+    """p50/p95/p99/max (milliseconds) of latencies in seconds."""
+    if not values:
+        return {"p50": float("nan"), "p95": float("nan"), "p99": float("nan"), "max": float("nan")}
+    ms = np.asarray(values) * 1000.0
+    p50, p95, p99 = np.percentile(ms, [50, 95, 99])
+    return {"p50": float(p50), "p95": float(p95), "p99": float(p99), "max": float(ms.max())}
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process (Linux)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def own_cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+# -- the store and the server ------------------------------------------------------------------
+
+
+@contextmanager
+def fresh_store(backend: str, pg_admin: str) -> Iterator[str]:
+    """The URL of an empty store, removed afterwards."""
+    if backend == "sqlite":
+        with tempfile.TemporaryDirectory(prefix="detente-load-") as tmp:
+            yield str(Path(tmp) / "detente.db")
+        return
+    import psycopg
+
+    name = f"detente_load_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(f"{pg_admin}/postgres", autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield f"{pg_admin}/{name}"
+    finally:
+        with psycopg.connect(f"{pg_admin}/postgres", autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def add_party(db: str, name: str) -> str:
+    """Create a party with the CLI; its key (the last line printed)."""
+    out = subprocess.run(
+        [*detente_command(), "party", "add", name, "--db", db],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    return out.stdout.strip().splitlines()[-1]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextmanager
+def serving(db: str, port: int, log: Path | None = None) -> Iterator[subprocess.Popen[bytes]]:
+    """`detente serve` on `db`, its clock at the scenario's day start; stopped afterwards."""
+    cmd = [
+        *detente_command(),
+        "serve",
+        "--db",
+        db,
+        "--port",
+        str(port),
+        "--clock-start",
+        DAY_START_ISO,
+    ]
+    with open(log or os.devnull, "wb") as errors:
+        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=errors)
+        yield from _started(proc, port)
+
+
+def _started(proc: subprocess.Popen[bytes], port: int) -> Iterator[subprocess.Popen[bytes]]:
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            if proc.poll() is not None:
+                raise SystemExit(f"detente serve exited ({proc.returncode}); see --server-log")
+            try:
+                httpx.get(f"http://127.0.0.1:{port}/openapi.json", timeout=1.0)
+                break
+            except httpx.TransportError:
+                if time.monotonic() > deadline:
+                    raise SystemExit("detente serve did not start within 60 s") from None
+                time.sleep(0.1)
+        yield proc
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+# -- a small HTTP/1.1 client ---------------------------------------------------------------------
+
+
+class Connection:
+    """One keep-alive HTTP/1.1 connection: requests with a body, answers with Content-Length."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.reader, self.writer = reader, writer
+
+    @classmethod
+    async def open(cls, port: int) -> Connection:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.get_extra_info("socket").setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        return cls(reader, writer)
+
+    async def post(self, path: str, key: str, body: bytes) -> tuple[int, bytes]:
+        self.writer.write(
+            f"POST {path} HTTP/1.1\r\nHost: bench\r\nAuthorization: Bearer {key}\r\n"
+            f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n".encode()
+            + body
+        )
+        status = int((await self.reader.readline()).split(b" ", 2)[1])
+        length, chunked = 0, False
+        while (line := await self.reader.readline()) not in (b"\r\n", b""):
+            name, _, value = line.partition(b":")
+            name = name.strip().lower()
+            if name == b"content-length":
+                length = int(value)
+            elif name == b"transfer-encoding" and b"chunked" in value.lower():
+                chunked = True
+        if not chunked:
+            return status, await self.reader.readexactly(length)
+        parts = []
+        while size := int((await self.reader.readline()).strip(), 16):
+            parts.append(await self.reader.readexactly(size))
+            await self.reader.readline()
+        await self.reader.readline()
+        return status, b"".join(parts)
+
+    def close(self) -> None:
+        self.writer.close()
+
+
+# -- the phases --------------------------------------------------------------------------------
+
+
+@dataclass
+class LoadResult:
+    plan_size: int
+    target_rate: float
+    duration_s: float
+    sent: int = 0
+    ok: int = 0
+    errors: dict[str, int] = field(default_factory=dict)
+    latencies: list[float] = field(default_factory=list)
+    achieved_rate: float = 0.0
+    conflicts: int = 0
+    server_cpu_s: float = 0.0
+    client_cpu_s: float = 0.0
+
+    def record(self) -> dict[str, Any]:
+        return {
+            "plan_size": self.plan_size,
+            "target_rate": self.target_rate,
+            "duration_s": self.duration_s,
+            "sent": self.sent,
+            "ok": self.ok,
+            "errors": self.errors,
+            "achieved_rate": self.achieved_rate,
+            "items_per_s": self.achieved_rate * self.plan_size,
+            "latency_ms": percentiles(self.latencies),
+            "conflicts": self.conflicts,
+            "server_cpu_ms_per_request": 1000 * self.server_cpu_s / max(self.ok, 1),
+            "client_cpu_ms_per_request": 1000 * self.client_cpu_s / max(self.ok, 1),
+        }
+
+
+def analyze(db: str) -> None:
+    """PostgreSQL: refresh the planner's statistics of a store (what autovacuum does in time).
+
+    Without statistics, on a table filled since its creation, the planner takes the cell index
+    for the grid column alone and reads every cell of a grid for each candidate lookup.
+    """
+    if db.startswith("postgresql://"):
+        import psycopg
+
+        with psycopg.connect(db, autocommit=True) as conn:
+            conn.execute("ANALYZE cells")
+            conn.execute("ANALYZE items")
+
+
+def preload(port: int, keys: dict[str, str], features: list[dict[str, Any]], db: str) -> float:
+    """Send the stored flights in plans of `PRELOAD_CHUNK`; returns the seconds taken."""
+    by_party: dict[str, list[dict[str, Any]]] = {}
+    for f in features:
+        by_party.setdefault(f["properties"]["party"], []).append(f)
+    start = time.perf_counter()
+    with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=600) as client:
+        for party, fs in by_party.items():
+            for first in range(0, len(fs), PRELOAD_CHUNK):
+                plan = {"type": "FeatureCollection", "features": fs[first : first + PRELOAD_CHUNK]}
+                r = client.post(
+                    "/v1/plans",
+                    content=orjson.dumps(plan),
+                    headers={
+                        "Authorization": f"Bearer {keys[party]}",
+                        "Content-Type": "application/json",
+                    },
+                )
+                if r.status_code != 200:
+                    raise SystemExit(f"preload failed: {r.status_code} {r.text[:500]}")
+                analyze(db)
+    return time.perf_counter() - start
+
+
+def submission_plans(
+    items: int, seed: int, size: int, count: int, prefix: str
+) -> list[tuple[str, dict[str, Any]]]:
+    """`count` plans of `size` new flights each, of one party each: (party, plan)."""
+    plans: list[tuple[str, dict[str, Any]]] = []
+    pending: dict[str, list[dict[str, Any]]] = {}
+    extra = 0
+    n = 0
+    while len(plans) < count:
+        extra += 1
+        for f in plain(scenario.generate(items, seed + extra).collection)["features"]:
+            party = f["properties"]["party"]
+            f["id"] = f"{prefix}-{n:07d}"
+            n += 1
+            group = pending.setdefault(party, [])
+            group.append(f)
+            if len(group) == size:
+                plans.append((party, {"type": "FeatureCollection", "features": group}))
+                pending[party] = []
+                if len(plans) == count:
+                    break
+    return plans
+
+
+async def run_load(
+    port: int,
+    keys: dict[str, str],
+    plans: list[tuple[str, dict[str, Any]]],
+    rate: float,
+    warmup: int,
+    connections: int,
+    server_pid: int,
+) -> LoadResult:
+    """Submit `plans` at `rate` per second (open loop); the first `warmup` are not counted."""
+    size = len(plans[0][1]["features"])
+    bodies = [(keys[party], orjson.dumps(plan)) for party, plan in plans]
+    result = LoadResult(size, rate, (len(plans) - warmup) / rate)
+    pool: asyncio.Queue[Connection] = asyncio.Queue()
+    for _ in range(connections):
+        pool.put_nowait(await Connection.open(port))
+    done_at: list[float] = []
+
+    async def one(k: int, due: float) -> None:
+        conn = await pool.get()
+        key, body = bodies[k]
+        try:
+            status, answer = await conn.post("/v1/plans", key, body)
+        except (OSError, asyncio.IncompleteReadError, ValueError) as exc:
+            conn.close()
+            pool.put_nowait(await Connection.open(port))
+            if k >= warmup:
+                name = type(exc).__name__
+                result.errors[name] = result.errors.get(name, 0) + 1
+            return
+        pool.put_nowait(conn)
+        end = time.perf_counter()
+        if k < warmup:
+            return
+        result.latencies.append(end - due)
+        done_at.append(end)
+        if status == 200:
+            result.ok += 1
+            result.conflicts += answer.count(b'"status":"open"')
+        else:
+            result.errors[str(status)] = result.errors.get(str(status), 0) + 1
+
+    tasks = []
+    start = time.perf_counter()
+    cpu0 = (cpu_seconds(server_pid), own_cpu_seconds())
+    measured_from = start + warmup / rate
+    for k in range(len(plans)):
+        if k == warmup:
+            cpu0 = (cpu_seconds(server_pid), own_cpu_seconds())
+        due = start + k / rate
+        delay = due - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        tasks.append(asyncio.create_task(one(k, due)))
+    await asyncio.gather(*tasks)
+    result.server_cpu_s = cpu_seconds(server_pid) - cpu0[0]
+    result.client_cpu_s = own_cpu_seconds() - cpu0[1]
+    result.sent = len(plans) - warmup
+    if done_at:
+        result.achieved_rate = result.ok / (max(done_at) - measured_from)
+    while not pool.empty():
+        pool.get_nowait().close()
+    return result
+
+
+async def run_notices(
+    port: int,
+    keys: dict[str, str],
+    targets: list[dict[str, Any]],
+    gap_s: float,
+) -> tuple[list[float], list[float], int]:
+    """Probe notice latency: (notice latencies, submission latencies, notices missed)."""
+    base = f"http://127.0.0.1:{port}"
+    watcher = httpx.AsyncClient(
+        base_url=base, headers={"Authorization": f"Bearer {keys[NOTICE_PARTY]}"}, timeout=None
+    )
+    sender = httpx.AsyncClient(
+        base_url=base, headers={"Authorization": f"Bearer {keys[PROBE_PARTY]}"}, timeout=30
+    )
+    last = (await watcher.get("/v1/events", params={"after": 0, "limit": 1})).json()
+    # Skip the backlog: read to the end of the feed.
+    after = last["last"]
+    while True:
+        page = (await watcher.get("/v1/events", params={"after": after, "limit": 5000})).json()
+        if page["last"] == after:
+            break
+        after = page["last"]
+    arrived: dict[str, float] = {}
+    waiting: dict[str, asyncio.Event] = {}
+    ready = asyncio.Event()
+
+    async def listen() -> None:
+        headers = {"Last-Event-ID": str(after)}
+        async with watcher.stream("GET", "/v1/events", headers=headers) as stream:
+            ready.set()
+            kind = None
+            async for line in stream.aiter_lines():
+                if line.startswith("event:"):
+                    kind = line[6:].strip()
+                elif line.startswith("data:") and kind == "conflict.raised":
+                    now = time.perf_counter()
+                    own = orjson.loads(line[5:])["conflict"]["own"]["id"]
+                    if own in waiting and own not in arrived:
+                        arrived[own] = now
+                        waiting[own].set()
+
+    listener = asyncio.create_task(listen())
+    await ready.wait()
+    notice_ms: list[float] = []
+    submit_ms: list[float] = []
+    missed = 0
+    try:
+        for k, target in enumerate(targets):
+            probe = {
+                **target,
+                "id": f"probe-{k:05d}",
+                "properties": {**target["properties"], "party": PROBE_PARTY},
+            }
+            waiting[target["id"]] = event = asyncio.Event()
+            body = orjson.dumps({"type": "FeatureCollection", "features": [probe]})
+            sent = time.perf_counter()
+            r = await sender.post(
+                "/v1/plans", content=body, headers={"Content-Type": "application/json"}
+            )
+            submit_ms.append(time.perf_counter() - sent)
+            if r.status_code != 200:
+                raise SystemExit(f"probe failed: {r.status_code} {r.text[:300]}")
+            try:
+                await asyncio.wait_for(event.wait(), 10.0)
+                notice_ms.append(arrived[target["id"]] - sent)
+            except TimeoutError:
+                missed += 1
+            await asyncio.sleep(gap_s)
+    finally:
+        listener.cancel()
+        await asyncio.gather(listener, return_exceptions=True)
+        await watcher.aclose()
+        await sender.aclose()
+    return notice_ms, submit_ms, missed
+
+
+def engine_alone(
+    stored: list[dict[str, Any]], plans: list[tuple[str, dict[str, Any]]], whole: int
+) -> dict[str, Any]:
+    """The same submissions through the engine, without server or store, one plan at a time
+    (parsing included):
+
+    - `candidates`: as the server does it, a fresh `PlanIndex` of the plan's candidates (the
+      stored items of other parties filed under its cells, from an in-memory cell map) and the
+      plan's items, then the plan's items are filed in the map;
+    - `whole`: one `PlanIndex` that holds every item, the plan added to it (first `whole` plans).
+    """
+    from detente.detect import PlanIndex
+    from detente.detect.cells import item_cells, query_keys
+    from detente.interop.plans import parse_plan
+    from detente.model import Agreement
+
+    agreement = Agreement()
+    items = parse_plan({"type": "FeatureCollection", "features": stored}, "stored")
+    filed: dict[tuple[int, int], list[int]] = {}
+
+    def file(new: list[Any], first: int) -> None:
+        rows = item_cells(new, agreement)
+        for k, grid, key in zip(
+            rows.item.tolist(), rows.grid.tolist(), rows.key.tolist(), strict=True
+        ):
+            filed.setdefault((grid, key), []).append(first + k)
+
+    file(items, 0)
+    out: dict[str, Any] = {"plans": len(plans)}
+    latencies: list[float] = []
+    conflicts = 0
+    start = time.perf_counter()
+    for _, plan in plans:
+        t = time.perf_counter()
+        new = parse_plan(plan, "plan")
+        queries = query_keys(item_cells(new, agreement), new)
+        lo = min(i.start for i in new) - 2 * agreement.time_buffer_s
+        hi = max(i.end for i in new) + 2 * agreement.time_buffer_s
+        found = {
+            j
+            for grid, key in zip(queries.grid.tolist(), queries.key.tolist(), strict=True)
+            for j in filed.get((grid, key), ())
+        }
+        party = new[0].party
+        candidates = [
+            items[j]
+            for j in sorted(found)
+            if items[j].party != party and items[j].end > lo and items[j].start < hi
+        ]
+        index = PlanIndex(agreement, workers=1)
+        index.add(candidates, check=False)
+        conflicts += len(index.add(new))
+        file(new, len(items))
+        items += new
+        latencies.append(time.perf_counter() - t)
+    total = time.perf_counter() - start
+    out["candidates"] = {
+        "rate": len(plans) / total,
+        "latency_ms": percentiles(latencies),
+        "conflicts": conflicts,
+    }
+    if whole:
+        index = PlanIndex(agreement)
+        index.add(parse_plan({"type": "FeatureCollection", "features": stored}, "stored"))
+        latencies = []
+        start = time.perf_counter()
+        for _, plan in plans[:whole]:
+            t = time.perf_counter()
+            index.add(parse_plan(plan, "plan"))
+            latencies.append(time.perf_counter() - t)
+        total = time.perf_counter() - start
+        out["whole"] = {
+            "plans": min(whole, len(plans)),
+            "rate": min(whole, len(plans)) / total,
+            "latency_ms": percentiles(latencies),
+        }
+    return out
+
+
+# -- reporting ---------------------------------------------------------------------------------
+
+
+def machine() -> dict[str, Any]:
+    model = ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {
+        "cpu": model,
+        "cores": os.cpu_count(),
+        "python": platform.python_version(),
+        "date": dt.date.today().isoformat(),
+    }
+
+
+def parse_load(text: str) -> tuple[int, float]:
+    match = re.fullmatch(r"(\d+)x(\d+(?:\.\d+)?)", text)
+    if not match:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected SIZExRATE, e.g. 1x300")
+    return int(match[1]), float(match[2])
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.server_load", description=__doc__.split("\n\n")[0]
+    )
+    parser.add_argument("--backend", choices=["sqlite", "postgresql"], default="sqlite")
+    parser.add_argument("--items", type=int, default=50_000, help="flights preloaded")
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument(
+        "--load",
+        type=parse_load,
+        action="append",
+        help="a load phase: flights per plan x plans per second (repeatable; default 1x300)",
+    )
+    parser.add_argument("--duration", type=float, default=60.0, help="seconds of each phase")
+    parser.add_argument("--warmup", type=float, default=5.0, help="seconds not counted")
+    parser.add_argument("--connections", type=int, default=64, help="keep-alive connections")
+    parser.add_argument("--notices", type=int, default=200, help="notice probes")
+    parser.add_argument("--notice-gap", type=float, default=0.05, help="seconds between probes")
+    parser.add_argument(
+        "--engine-plans", type=int, default=3000, help="plans for the engine-alone run (0: none)"
+    )
+    parser.add_argument(
+        "--engine-whole",
+        type=int,
+        default=200,
+        help="plans added to one index of every item (it copies its arrays on each add)",
+    )
+    parser.add_argument("--pg-admin", default=PG_ADMIN, help="PostgreSQL server (trust auth)")
+    parser.add_argument("--json", type=Path, help="write the results to this JSON file")
+    parser.add_argument("--server-log", type=Path, help="write the server's stderr here")
+    args = parser.parse_args(argv)
+    loads = args.load or [(1, 300.0)]
+
+    t = time.perf_counter()
+    stored = plain(scenario.generate(args.items, args.seed).collection)["features"]
+    phases = []
+    for n, (size, rate) in enumerate(loads):
+        count = round((args.duration + args.warmup) * rate)
+        phases.append(submission_plans(args.items, args.seed + 10 * n, size, count, f"load{n}"))
+    print(f"scenarios made in {time.perf_counter() - t:.1f} s", file=sys.stderr)
+
+    results: dict[str, Any] = {
+        "backend": args.backend,
+        "items": args.items,
+        "seed": args.seed,
+        "machine": machine(),
+        "command": " ".join(["python -m benchmarks.server_load", *(argv or sys.argv[1:])]),
+    }
+    with fresh_store(args.backend, args.pg_admin) as db:
+        keys = {party: add_party(db, party) for party in scenario.PARTIES}
+        port = free_port()
+        with serving(db, port, args.server_log) as server:
+            seconds = preload(port, keys, stored, db)
+            results["preload"] = {"seconds": seconds, "items_per_s": args.items / seconds}
+            print(f"preloaded {args.items} flights in {seconds:.1f} s", file=sys.stderr)
+            results["loads"] = []
+            for (size, rate), plans in zip(loads, phases, strict=True):
+                warmup = round(args.warmup * rate)
+                load = asyncio.run(
+                    run_load(port, keys, plans, rate, warmup, args.connections, server.pid)
+                )
+                record = load.record()
+                results["loads"].append(record)
+                lat = record["latency_ms"]
+                print(
+                    f"load {size} flight(s) x {rate:g}/s: {record['achieved_rate']:.0f}/s ok,"
+                    f" p50 {lat['p50']:.1f} p95 {lat['p95']:.1f} p99 {lat['p99']:.1f}"
+                    f" max {lat['max']:.1f} ms, errors {record['errors']},"
+                    f" server CPU {record['server_cpu_ms_per_request']:.2f} ms/request",
+                    file=sys.stderr,
+                )
+            if args.notices:
+                own = [f for f in stored if f["properties"]["party"] == NOTICE_PARTY]
+                rng = np.random.default_rng(args.seed)
+                targets = [own[int(k)] for k in rng.choice(len(own), args.notices, replace=False)]
+                notice, submit, missed = asyncio.run(
+                    run_notices(port, keys, targets, args.notice_gap)
+                )
+                results["notices"] = {
+                    "probes": args.notices,
+                    "missed": missed,
+                    "notice_ms": percentiles(notice),
+                    "submit_ms": percentiles(submit),
+                }
+                n_ms = results["notices"]["notice_ms"]
+                print(
+                    f"notices: p50 {n_ms['p50']:.1f} p99 {n_ms['p99']:.1f} ms, missed {missed}",
+                    file=sys.stderr,
+                )
+    if args.engine_plans:
+        results["engine_alone"] = []
+        for (size, _), plans in zip(loads, phases, strict=True):
+            alone = engine_alone(stored, plans[: args.engine_plans], args.engine_whole)
+            alone["plan_size"] = size
+            results["engine_alone"].append(alone)
+            for how in ("candidates", "whole"):
+                if how in alone:
+                    lat = alone[how]["latency_ms"]
+                    print(
+                        f"engine alone ({how}), {size} flight(s) a plan:"
+                        f" {alone[how]['rate']:.0f}/s,"
+                        f" p50 {lat['p50']:.2f} p99 {lat['p99']:.2f} ms",
+                        file=sys.stderr,
+                    )
+    print(orjson.dumps(results, option=orjson.OPT_INDENT_2).decode())
+    if args.json:
+        args.json.write_bytes(orjson.dumps(results, option=orjson.OPT_INDENT_2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,356 @@
+"""Concurrent plans of new items, written together in one transaction (group commit).
+
+Requests that only file new items (no replacement, no withdrawal, not a dry run) wait in a
+queue; the first one in it leads and writes every request waiting (up to a limit), in arrival
+order, in one transaction: one cell lookup, one pass of the engine, one set of inserts and one
+commit (one fsync on SQLite) for all of them. The others wait for the commit.
+
+The outcome is that of writing the requests one after the other in that order: each request's
+conflicts are those the engine finds between its items and the stored items it would have
+fetched as candidates (the earlier requests' items included), each is stored, numbered, logged
+and announced as it would have been, and its answer comes after the commit. A request that
+cannot go this way (one of its ids is stored already, or an earlier request of the group gives
+it too) is written on its own afterwards, and so is every request of a group whose transaction
+fails.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import orjson
+from sqlalchemy import Connection, insert, select
+
+from detente.detect import PlanIndex
+from detente.detect.cells import CellKeys, item_cells, query_keys
+from detente.model import Agreement, Conflict, Item, ItemRef
+
+from .journal import Entry, append
+from .notices import group_pairs
+from .parties import Party, load_agreement
+from .schema import item_versions, items
+
+if TYPE_CHECKING:
+    from .plans import Change, PlanWriter, WriteResult
+
+__all__ = ["Groups", "groupable"]
+
+#: A group takes requests until it holds this many items or requests (a larger request goes alone).
+MAX_GROUP_ITEMS = 2_000
+MAX_GROUP_REQUESTS = 128
+
+
+def groupable(changes: Sequence[Change], parsed: Sequence[Item | None]) -> bool:
+    """Whether a request only files new items (no If-Match, no withdrawal)."""
+    return bool(changes) and all(
+        c.feature is not None and c.if_match is None and item is not None
+        for c, item in zip(changes, parsed, strict=True)
+    )
+
+
+@dataclass(slots=True, eq=False)
+class _Pending:
+    party: Party
+    changes: Sequence[Change]
+    items: list[Item]
+    now: float
+    done: threading.Event = field(default_factory=threading.Event)
+    lead: bool = False
+    result: WriteResult | None = None
+
+
+class Groups:
+    """The queue of groupable requests of one `PlanWriter`; up to `leaders` groups at once."""
+
+    def __init__(self, writer: PlanWriter, leaders: int = 1) -> None:
+        self.writer = writer
+        self.leaders = leaders
+        self._lock = threading.Lock()
+        self._queue: list[_Pending] = []
+        self._leading = 0
+
+    def write(
+        self, party: Party, changes: Sequence[Change], items_: Sequence[Item], now: float
+    ) -> WriteResult | None:
+        """The answer to a request, written with the others waiting; None: write it alone."""
+        pending = _Pending(party, changes, list(items_), now)
+        with self._lock:
+            self._queue.append(pending)
+            if self._leading < self.leaders:
+                self._leading += 1
+                pending.lead = True
+        if not pending.lead:
+            # Woken with the answer, or to lead the next group.
+            pending.done.wait()
+        if pending.lead:
+            self._lead(pending)
+        return pending.result
+
+    def _lead(self, leader: _Pending) -> None:
+        with self._lock:
+            self._queue.remove(leader)
+            group, count = [leader], len(leader.items)
+            for pending in list(self._queue):
+                if len(group) == MAX_GROUP_REQUESTS or count + len(pending.items) > MAX_GROUP_ITEMS:
+                    break
+                if not pending.lead:
+                    self._queue.remove(pending)
+                    group.append(pending)
+                    count += len(pending.items)
+        try:
+            self._write(group)
+        except Exception:
+            # Each request is written again on its own, and meets its own error there.
+            for pending in group:
+                pending.result = None
+        finally:
+            with self._lock:
+                following = next((p for p in self._queue if not p.lead), None)
+                if following is None:
+                    self._leading -= 1
+                else:
+                    following.lead = True
+            for pending in group[1:]:
+                pending.done.set()
+            if following is not None:
+                following.done.set()
+
+    def _write(self, group: list[_Pending]) -> None:
+        writer = self.writer
+        db = writer.db
+        with db.writing() as conn:
+            agreement = load_agreement(conn)
+            members = self._members(conn, group)
+            if not members:
+                return
+            new_items = [item for p in members for item in p.items]
+            cell_rows = item_cells(new_items, agreement)
+            queries = query_keys(cell_rows, new_items)
+            db.lock_cells(
+                conn, list(zip(cell_rows.grid.tolist(), cell_rows.key.tolist(), strict=True))
+            )
+            rows = self._filed_near(conn, members, queries, agreement)
+            stored = writer.load_items(conn, {pk: r.version for pk, r in rows.items()})
+            index = PlanIndex(agreement, workers=1)
+            index.add([item for _, item in stored], check=False)
+            conflicts = index.add(new_items)
+            met = {ref for c in conflicts for ref in (c.a, c.b)}
+            known = {ref: (pk, item) for pk, item in stored if (ref := item.ref) in met}
+            found = _attribute(
+                conflicts, members, {ref: rows[pk] for ref, (pk, _) in known.items()}, agreement
+            )
+            pks = self._store_items(conn, members)
+            writer._insert_cells(conn, cell_rows, np.asarray(pks, np.int64))
+            entries, views = self._store_conflicts(conn, members, pks, known, found, agreement)
+            append(db, conn, members[0].now, entries)
+        self._answer(members, pks, views)
+
+    def _filed_near(
+        self, conn: Connection, members: list[_Pending], queries: CellKeys, agreement: Agreement
+    ) -> dict[int, Any]:
+        """The stored rows of the active items the group's requests may meet, by pk: filed
+        under their cells, of another party (unless the agreement compares one's own items),
+        within their windows; one lookup for the requests of each party."""
+        from .plans import search_window
+
+        owner = np.repeat(np.arange(len(members)), [len(p.items) for p in members])[queries.item]
+        of_party: dict[int, list[int]] = {}
+        for k, pending in enumerate(members):
+            of_party.setdefault(pending.party.id, []).append(k)
+        rows: dict[int, Any] = {}
+        for party_id, ks in of_party.items():
+            mask = np.isin(owner, ks)
+            mine = CellKeys(queries.item[mask], queries.grid[mask], queries.key[mask])
+            windows = [search_window(members[k].items, agreement) for k in ks]
+            after = min(max(members[k].now, lo) for k, (lo, _) in zip(ks, windows, strict=True))
+            hi = max(hi for _, hi in windows)
+            for pk, row in self.writer.filed_under(conn, mine).items():
+                if (
+                    row.status == "active"
+                    and row.end_s > after
+                    and row.start_s < hi
+                    and (agreement.include_own or row.party_id != party_id)
+                ):
+                    rows[pk] = row
+        return rows
+
+    @staticmethod
+    def _members(conn: Connection, group: list[_Pending]) -> list[_Pending]:
+        """The requests written in the group: none of their ids stored or given before."""
+        ids: dict[int, list[str]] = {}
+        for pending in group:
+            ids.setdefault(pending.party.id, []).extend(c.item_id for c in pending.changes)
+        taken: set[tuple[int, str]] = set()
+        for party_id, item_ids in ids.items():
+            for first in range(0, len(item_ids), 500):
+                query = select(items.c.item_id).where(
+                    items.c.party_id == party_id, items.c.item_id.in_(item_ids[first : first + 500])
+                )
+                taken.update((party_id, item_id) for item_id in conn.execute(query).scalars())
+        members = []
+        for pending in group:
+            keys = [(pending.party.id, c.item_id) for c in pending.changes]
+            if not taken.isdisjoint(keys):
+                continue
+            taken.update(keys)
+            members.append(pending)
+        return members
+
+    @staticmethod
+    def _store_items(conn: Connection, members: list[_Pending]) -> list[int]:
+        values = []
+        for p in members:
+            for change, item in zip(p.changes, p.items, strict=True):
+                values.append(
+                    {
+                        "party_id": p.party.id,
+                        "item_id": change.item_id,
+                        "version": 1,
+                        "kind": item.kind.value,
+                        "status": "active",
+                        "start_s": item.start,
+                        "end_s": item.end,
+                        "feature": orjson.dumps(change.feature).decode(),
+                        "written_at": p.now,
+                    }
+                )
+        pks = [
+            int(pk)
+            for pk in conn.execute(
+                insert(items).returning(items.c.pk, sort_by_parameter_order=True), values
+            ).scalars()
+        ]
+        conn.execute(
+            insert(item_versions),
+            [
+                {
+                    "item_pk": pk,
+                    "version": 1,
+                    "feature": v["feature"],
+                    "written_at": v["written_at"],
+                }
+                for pk, v in zip(pks, values, strict=True)
+            ],
+        )
+        return pks
+
+    def _store_conflicts(
+        self,
+        conn: Connection,
+        members: list[_Pending],
+        pks: list[int],
+        known: dict[ItemRef, tuple[int, Item]],
+        found: list[list[Conflict]],
+        agreement: Agreement,
+    ) -> tuple[list[Entry], list[list[dict[str, Any]]]]:
+        """Each request's items and raised conflicts, stored and logged as a write of its own;
+        `known` holds the stored items met, by reference."""
+        from .plans import _Diff, _Touched
+
+        writer = self.writer
+        entries: list[Entry] = []
+        views: list[list[dict[str, Any]]] = []
+        first = 0
+        for pending, conflicts in zip(members, found, strict=True):
+            own_pks = pks[first : first + len(pending.items)]
+            first += len(pending.items)
+            touched = [
+                _Touched(change, item, pk, 1, "active")
+                for change, item, pk in zip(pending.changes, pending.items, own_pks, strict=True)
+            ]
+            mine = writer._item_entries(pending.party, touched)
+            diff = _Diff(raised=group_pairs(conflicts))
+            named = {ref for c in conflicts for ref in (c.a, c.b) if ref in known}
+            views.append(
+                writer._store_conflicts(
+                    conn,
+                    pending.party,
+                    touched,
+                    [known[ref] for ref in named],
+                    diff,
+                    agreement,
+                    pending.now,
+                    mine,
+                )
+            )
+            for entry in mine:
+                entry.at = pending.now
+            entries += mine
+            known.update(
+                (t.item.ref, (t.pk, t.item))
+                for t in touched
+                if t.pk is not None and t.item is not None
+            )
+        return entries, views
+
+    def _answer(
+        self, members: list[_Pending], pks: list[int], views: list[list[dict[str, Any]]]
+    ) -> None:
+        from .plans import WriteResult
+
+        first = 0
+        for pending, conflict_views in zip(members, views, strict=True):
+            own_pks = pks[first : first + len(pending.items)]
+            first += len(pending.items)
+            for pk, item in zip(own_pks, pending.items, strict=True):
+                self.writer.cache.put((pk, 1), item)
+            pending.result = WriteResult(
+                items=[
+                    {"id": c.item_id, "version": 1, "status": "active"} for c in pending.changes
+                ],
+                conflicts=conflict_views,
+                resolved=[],
+            )
+
+
+def _attribute(
+    conflicts: list[Conflict],
+    members: list[_Pending],
+    stored: dict[ItemRef, Any],
+    agreement: Agreement,
+) -> list[list[Conflict]]:
+    """Each request's conflicts: those it would have found had it been written after the ones
+    before it (the engine's order kept).
+
+    `stored` holds the stored rows of the candidates by reference. A conflict with a stored item,
+    or with an item of an earlier request, is the request's if that item passes the request's
+    candidate filter (another party unless the agreement includes its own; a window that
+    overlaps the request's search window and ends after the request's clock).
+    """
+    from .plans import search_window
+
+    position: dict[ItemRef, int] = {}
+    tests = []
+    for k, pending in enumerate(members):
+        for item in pending.items:
+            position[item.ref] = k
+        lo, hi = search_window(pending.items, agreement)
+        tests.append((max(pending.now, lo), hi))
+
+    def passes(k: int, party_id: int, start: float, end: float) -> bool:
+        after, hi = tests[k]
+        own = not agreement.include_own and party_id == members[k].party.id
+        return not own and end > after and start < hi
+
+    out: list[list[Conflict]] = [[] for _ in members]
+    for conflict in conflicts:
+        ka, kb = position.get(conflict.a), position.get(conflict.b)
+        if ka is not None and kb is not None:
+            k, other = max(ka, kb), min(ka, kb)
+            if k != other:
+                item = next(i for i in members[other].items if i.ref in (conflict.a, conflict.b))
+                if not passes(k, members[other].party.id, item.start, item.end):
+                    continue
+            out[k].append(conflict)
+            continue
+        mine = ka if ka is not None else kb
+        row = stored.get(conflict.b if ka is not None else conflict.a)
+        if mine is None or row is None:
+            continue
+        if passes(mine, int(row.party_id), float(row.start_s), float(row.end_s)):
+            out[mine].append(conflict)
+    return out
