@@ -210,7 +210,7 @@ class Store:
     def _expire(self, now: float, limit: int = 2000) -> int:
         with self.db.writing() as conn:
             buffer = load_agreement(conn).time_buffer_s
-            ended = (items.c.status == "active") & (items.c.end_s + buffer <= now)
+            ended = (items.c.status == "active") & (items.c.end_s <= now - buffer)
             pks = list(conn.execute(select(items.c.pk).where(ended).limit(limit)).scalars())
             if not pks:
                 return 0
