@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import sys
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -93,15 +95,20 @@ def serve(
     uvicorn.run(create_app(store), host=host, port=port, log_level="warning", access_log=False)
 
 
+@contextmanager
+def _user_errors() -> Iterator[None]:
+    """A refused request (unknown party, name taken ...) is one line on stderr, exit 2."""
+    try:
+        yield
+    except DetenteError as exc:
+        _fail(str(exc))
+
+
 @party_app.command("add")
 def party_add(name: str, db: DbOption = DEFAULT_DB) -> None:
     """Create a party; its API key is printed once, as the last line."""
-    store = _store(db)
-    try:
-        party, key = store.add_party(name)
-    except DetenteError as exc:
-        _fail(str(exc))
-        return
+    with _user_errors():
+        party, key = _store(db).add_party(name)
     print(f"party {party.name} added; its API key (shown once):")
     print(key)
 
@@ -109,12 +116,8 @@ def party_add(name: str, db: DbOption = DEFAULT_DB) -> None:
 @party_app.command("rotate-key")
 def party_rotate(name: str, db: DbOption = DEFAULT_DB) -> None:
     """Give a party a new key; the old one stops working. The key is the last line."""
-    store = _store(db)
-    try:
-        key = store.rotate_key(name)
-    except DetenteError as exc:
-        _fail(str(exc))
-        return
+    with _user_errors():
+        key = _store(db).rotate_key(name)
     print(f"party {name}: new API key (shown once):")
     print(key)
 
@@ -122,11 +125,8 @@ def party_rotate(name: str, db: DbOption = DEFAULT_DB) -> None:
 @party_app.command("revoke")
 def party_revoke(name: str, db: DbOption = DEFAULT_DB) -> None:
     """Revoke a party's key (its plans and record stay)."""
-    store = _store(db)
-    try:
-        store.revoke(name)
-    except DetenteError as exc:
-        _fail(str(exc))
+    with _user_errors():
+        _store(db).revoke(name)
     print(f"party {name}: key revoked")
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import math
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
@@ -367,8 +368,6 @@ def add_routes(app: FastAPI, store: Store) -> None:
 
 
 def _agreement_record(store: Store) -> dict[str, Any]:
-    import dataclasses
-
     values = dataclasses.asdict(store.agreement())
     return {
         k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in values.items()
