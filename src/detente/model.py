@@ -23,6 +23,7 @@ __all__ = [
     "ItemRef",
     "Kind",
     "Shape",
+    "TrackReport",
 ]
 
 Ring = tuple[tuple[float, float], ...]
@@ -62,6 +63,16 @@ class Agreement:
     time_buffer_s: float = 0.0
     include_own: bool = False
     notice_margin_s: float = 300.0
+    #: Live tracks: how far ahead losses of separation are predicted, and the alert levels by
+    #: time to loss of separation (advisory, caution, warning).
+    lookahead_s: float = 300.0
+    advisory_s: float = 300.0
+    caution_s: float = 120.0
+    warning_s: float = 60.0
+    #: A track further than these from its flight plan does not conform to it.
+    conformance_lateral_m: float = 5556.0
+    conformance_vertical_m: float = 152.4
+    conformance_time_s: float = 120.0
 
 
 @dataclass(frozen=True, slots=True, order=True)
@@ -201,3 +212,28 @@ class Conflict:
     def sort_key(self) -> tuple[float, str, ItemRef, ItemRef, float]:
         """Worst first: least horizontal distance, then kind, items and time."""
         return (self.closest.horizontal_m, self.kind.value, self.a, self.b, self.start)
+
+
+@dataclass(frozen=True, slots=True)
+class TrackReport:
+    """One report of a live track: where a party's aircraft (or ground unit) is, and how it moves.
+
+    `uid` names the track within its party; a newer report replaces the older. `course_deg` is
+    degrees true and `speed_mps` ground speed (both None when unknown: the track is then held
+    still); `stale` is when the report stops counting (epoch seconds). `plan_id` or `callsign`
+    link the track to its party's flight plan.
+    """
+
+    party: str
+    uid: str
+    time: float
+    lon: float
+    lat: float
+    alt_m: float
+    course_deg: float | None = None
+    speed_mps: float | None = None
+    vertical_mps: float = 0.0
+    stale: float | None = None
+    callsign: str | None = None
+    plan_id: str | None = None
+    airborne: bool = True

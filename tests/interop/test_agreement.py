@@ -9,7 +9,7 @@ import pytest
 
 from detente.errors import AgreementError
 from detente.interop import load_agreement, parse_agreement
-from detente.interop.agreement import BUFFERS, MINIMA, SWITCHES
+from detente.interop.agreement import BUFFERS, MINIMA, SWITCHES, TACTICAL
 from detente.model import Agreement
 
 DATA = Path(__file__).resolve().parent.parent / "data"
@@ -35,7 +35,7 @@ def test_every_key_overrides_its_default():
 
 def test_known_keys_are_exactly_the_agreement_fields():
     names = {f.name for f in dataclasses.fields(Agreement)}
-    assert set(MINIMA) | set(BUFFERS) | set(SWITCHES) == names
+    assert set(MINIMA) | set(BUFFERS) | set(SWITCHES) | set(TACTICAL) == names
 
 
 def test_one_key_leaves_the_others_at_their_defaults():
@@ -133,3 +133,15 @@ def test_load_accepts_a_string_path(tmp_path):
 def test_absurd_values_are_refused(key: str, value: float) -> None:
     with pytest.raises(AgreementError, match=rf"{key}: must be at most"):
         parse_agreement(f"{key} = {value}", "rules.toml")
+
+
+def test_alert_times_must_be_ordered():
+    with pytest.raises(AgreementError) as caught:
+        parse_agreement("warning_s = 200\ncaution_s = 100", "a.toml")
+    assert "warning_s <= caution_s <= advisory_s" in str(caught.value)
+
+
+def test_live_track_settings_must_be_positive():
+    with pytest.raises(AgreementError) as caught:
+        parse_agreement("lookahead_s = 0", "a.toml")
+    assert "lookahead_s" in str(caught.value)

@@ -26,6 +26,16 @@ __all__ = ["load_agreement", "parse_agreement"]
 MINIMA = ("horizontal_m", "vertical_m")
 #: Buffers: numbers of at least 0.
 BUFFERS = ("ground_buffer_m", "time_buffer_s", "notice_margin_s")
+#: Live-track settings: numbers greater than 0.
+TACTICAL = (
+    "lookahead_s",
+    "advisory_s",
+    "caution_s",
+    "warning_s",
+    "conformance_lateral_m",
+    "conformance_vertical_m",
+    "conformance_time_s",
+)
 #: Switches: booleans.
 SWITCHES = ("include_own",)
 
@@ -36,6 +46,13 @@ MAXIMA = {
     "ground_buffer_m": 500_000.0,
     "time_buffer_s": 7 * 86_400.0,
     "notice_margin_s": 86_400.0,
+    "lookahead_s": 3_600.0,
+    "advisory_s": 3_600.0,
+    "caution_s": 3_600.0,
+    "warning_s": 3_600.0,
+    "conformance_lateral_m": 500_000.0,
+    "conformance_vertical_m": 30_000.0,
+    "conformance_time_s": 86_400.0,
 }
 
 _KNOWN = tuple(f.name for f in dataclasses.fields(Agreement))
@@ -68,12 +85,17 @@ def parse_agreement(text: str, source: str = "<agreement>") -> Agreement:
             if not isinstance(value, bool):
                 raise AgreementError(source, key, f"must be true or false, not {value!r}")
             values[key] = value
-        elif key in MINIMA or key in BUFFERS:
+        elif key in MINIMA or key in BUFFERS or key in TACTICAL:
             values[key] = _number(source, key, value)
         else:
             known = ", ".join(_KNOWN)
             raise AgreementError(source, key, f"unknown key; the known keys are {known}")
-    return Agreement(**values)
+    agreement = Agreement(**values)
+    if not agreement.warning_s <= agreement.caution_s <= agreement.advisory_s:
+        raise AgreementError(
+            source, "warning_s", "alert times must satisfy warning_s <= caution_s <= advisory_s"
+        )
+    return agreement
 
 
 def _number(source: str, key: str, value: object) -> float:
@@ -89,6 +111,8 @@ def _number(source: str, key: str, value: object) -> float:
         raise AgreementError(
             source, key, f"a separation minimum must be greater than 0, not {value!r}"
         )
+    if key in TACTICAL and not number > 0.0:
+        raise AgreementError(source, key, f"must be greater than 0, not {value!r}")
     if key in BUFFERS and not number >= 0.0:
         raise AgreementError(source, key, f"a buffer must be 0 or more, not {value!r}")
     if number > MAXIMA[key]:

@@ -1,0 +1,1 @@
+"""Live tracks: predicted losses of separation, alert levels and conformance to plans."""
