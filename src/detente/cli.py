@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from detente.cli_replay import replay
 from detente.cli_server import admin_key, demo, party_app, serve
 from detente.detect import check as check_items
 from detente.detect.clip import item_outline
@@ -47,6 +48,7 @@ app.command()(serve)
 app.add_typer(party_app, name="party")
 app.command("admin-key")(admin_key)
 app.command()(demo)
+app.command()(replay)
 
 
 class OutputFormat(StrEnum):

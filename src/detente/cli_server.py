@@ -66,14 +66,53 @@ def serve(
     agreement: Annotated[
         str | None, typer.Option(help="Adopt this agreement file (TOML) before serving.")
     ] = None,
+    cycle: Annotated[
+        float, typer.Option(help="Seconds between tactical cycles over the live tracks.")
+    ] = 1.0,
+    cot_udp: Annotated[
+        list[str] | None,
+        typer.Option(help="Listen for a party's CoT over UDP: PARTY=HOST:PORT (repeatable)."),
+    ] = None,
+    cot_tcp: Annotated[
+        list[str] | None, typer.Option(help="Listen for a party's CoT over TCP: PARTY=HOST:PORT.")
+    ] = None,
+    cot_tls: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="Listen for a party's CoT over TLS (client certificates): PARTY=HOST:PORT."
+        ),
+    ] = None,
+    tls_cert: Annotated[
+        Path | None, typer.Option(help="The TLS listeners' certificate (PEM).")
+    ] = None,
+    tls_key: Annotated[Path | None, typer.Option(help="The TLS listeners' key (PEM).")] = None,
+    tls_ca: Annotated[
+        list[str] | None,
+        typer.Option(help="CA of a party's client certificates: PARTY=CA.pem, or CA.pem for all."),
+    ] = None,
+    sbs: Annotated[
+        list[str] | None,
+        typer.Option(help="Read a party's ADS-B receiver (SBS-1, port 30003): PARTY=HOST:PORT."),
+    ] = None,
+    tak: Annotated[
+        list[str] | None,
+        typer.Option(help="Send a party's alerts as CoT: PARTY=udp|tcp|tls://HOST:PORT."),
+    ] = None,
+    tak_cert: Annotated[
+        Path | None, typer.Option(help="Client certificate for tls:// TAK.")
+    ] = None,
+    tak_key: Annotated[Path | None, typer.Option(help="Client key for tls:// TAK.")] = None,
+    tak_ca: Annotated[Path | None, typer.Option(help="CA of tls:// TAK servers.")] = None,
 ) -> None:
-    """Run the deconfliction server (HTTP API, docs at /docs)."""
+    """Run the deconfliction server (HTTP API, docs at /docs; live-track feeds if asked)."""
     import uvicorn
 
     from detente.interop._values import Invalid, instant
     from detente.interop.agreement import load_agreement
     from detente.server.app import create_app
     from detente.server.clock import Clock
+    from detente.server.feeds_setup import FeedOptions, build_feeds
+    from detente.server.live import LiveTracks
 
     store = _store(db)
     if clock_start is not None:
@@ -92,7 +131,32 @@ def serve(
         f"Détente serving {store.db.engine.url.render_as_string()} on http://{host}:{port}",
         flush=True,
     )
-    uvicorn.run(create_app(store), host=host, port=port, log_level="warning", access_log=False)
+    if not cycle > 0:
+        _fail("--cycle must be a positive number of seconds")
+    live = LiveTracks(store)
+    options = FeedOptions(
+        cot_udp=cot_udp or (),
+        cot_tcp=cot_tcp or (),
+        cot_tls=cot_tls or (),
+        sbs=sbs or (),
+        tls_cert=tls_cert,
+        tls_key=tls_key,
+        tls_ca=tls_ca or (),
+        tak=tak or (),
+        tak_cert=tak_cert,
+        tak_key=tak_key,
+        tak_ca=tak_ca,
+        parties=[p.name for p in store.parties() if not p.revoked],
+    )
+    try:
+        services = build_feeds(options, live)
+    except DetenteError as exc:
+        _fail(str(exc))
+        raise
+    for value in [*options.cot_udp, *options.cot_tcp, *options.cot_tls, *options.sbs]:
+        print(f"live tracks: {value}", flush=True)
+    app = create_app(store, cycle_s=cycle, live=live, services=services)
+    uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)
 
 
 @contextmanager

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["AgreementError", "DetenteError", "PlanError"]
+__all__ = ["AgreementError", "DetenteError", "PlanError", "TrackError"]
 
 
 class DetenteError(Exception):
@@ -54,3 +54,25 @@ class AgreementError(DetenteError):
         self.reason = reason
         where = f"{source}: {key}" if key else source
         super().__init__(f"{where}: {reason}")
+
+
+class TrackError(DetenteError):
+    """A track report (a record of a batch, a line of a file, a message of a feed) is malformed.
+
+    >>> str(TrackError("tracks.csv", "lat", "must be within [-90, 90], not 95", index=4))
+    'tracks.csv: track 4: lat: must be within [-90, 90], not 95'
+    """
+
+    def __init__(
+        self, source: str, field: str | None, reason: str, *, index: int | None = None
+    ) -> None:
+        self.source = source
+        self.field = field
+        self.reason = reason
+        self.index = index
+        where = [source]
+        if index is not None:
+            where.append(f"track {index}")
+        if field:
+            where.append(field)
+        super().__init__(": ".join([*where, reason]))

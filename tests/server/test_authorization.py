@@ -149,6 +149,13 @@ def routes(w: World) -> list[tuple[str, str, dict[str, Any]]]:
         ("POST", "/v1/messages", {"json": {"type": "notice", "to": "red"}}),
         ("GET", "/v1/events", {"params": {"after": 0}}),
         ("GET", "/v1/events", {}),
+        (
+            "POST",
+            "/v1/tracks",
+            {"json": {"tracks": [{"uid": "t", "time": T0, "lon": 36, "lat": 36, "alt_m": 1}]}},
+        ),
+        ("GET", "/v1/tracks", {}),
+        ("GET", "/v1/alerts", {}),
         *ADMIN_ROUTES,
     ]
 

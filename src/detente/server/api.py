@@ -16,12 +16,15 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from detente.errors import AgreementError, PlanError
+from detente.errors import AgreementError, PlanError, TrackError
 from detente.interop._values import Invalid as BadValue
 from detente.interop._values import instant
 from detente.interop.agreement import parse_agreement
+from detente.interop.track_records import track_from_record, track_record
+from detente.model import TrackReport
 
 from .hotline import NewMessage
+from .live import LiveTracks
 from .parties import Party
 from .plans import Change
 from .problems import (
@@ -39,6 +42,8 @@ __all__ = ["MAX_BODY_BYTES", "add_routes"]
 
 #: The largest request body taken, bytes.
 MAX_BODY_BYTES = 32 * 1024 * 1024
+#: The most track reports one request may carry.
+MAX_TRACKS = 10_000
 _PROBLEM = "application/problem+json"
 _HEARTBEAT_S = 15.0
 _POLL_S = 1.0
@@ -65,6 +70,36 @@ PLAN_SCHEMA: dict[str, Any] = {
     },
 }
 
+
+TRACKS_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "description": "Track reports of the caller's party (see docs/tracks.md).",
+    "required": ["tracks"],
+    "properties": {
+        "tracks": {
+            "type": "array",
+            "maxItems": MAX_TRACKS,
+            "items": {
+                "type": "object",
+                "required": ["uid", "time", "lon", "lat", "alt_m"],
+                "properties": {
+                    "uid": {"type": "string"},
+                    "time": {"type": "string", "format": "date-time"},
+                    "lon": {"type": "number"},
+                    "lat": {"type": "number"},
+                    "alt_m": {"type": "number"},
+                    "course_deg": {"type": "number"},
+                    "speed_mps": {"type": "number"},
+                    "vertical_mps": {"type": "number"},
+                    "stale": {"type": "string", "format": "date-time"},
+                    "callsign": {"type": "string"},
+                    "plan_id": {"type": "string"},
+                    "airborne": {"type": "boolean"},
+                },
+            },
+        }
+    },
+}
 
 ItemId = Annotated[str, Path(min_length=1, max_length=128)]
 
@@ -161,10 +196,13 @@ def _instant(value: str | None, field: str) -> float | None:
         raise Invalid(f"{field}: {reason}", errors=[{"field": field, "reason": reason}]) from None
 
 
-def current_party(request: Request, authorization: Annotated[str | None, Header()] = None) -> Party:
+async def current_party(
+    request: Request, authorization: Annotated[str | None, Header()] = None
+) -> Party:
     """The party whose key the request carries."""
     store: Store = request.app.state.store
-    found = store.party_for_key(_bearer(authorization))
+    key = _bearer(authorization)
+    found = store.cached_party(key) or await run_in_threadpool(store.party_for_key, key)
     if found is None:
         raise Unauthorized("this key is unknown or revoked")
     return found
@@ -183,8 +221,8 @@ def require_admin(request: Request, authorization: Annotated[str | None, Header(
 Caller = Annotated[Party, Depends(current_party)]
 
 
-def add_routes(app: FastAPI, store: Store) -> None:
-    """The party and admin routes of `store` under `/v1`."""
+def add_routes(app: FastAPI, store: Store, live: LiveTracks) -> None:
+    """The party and admin routes of `store` and `live` under `/v1`."""
     app.state.store = store
 
     v1 = APIRouter(prefix="/v1")
@@ -299,6 +337,30 @@ def add_routes(app: FastAPI, store: Store) -> None:
     def get_message(message_id: str, caller: Caller) -> dict[str, Any]:
         return store.message(caller, message_id)
 
+    @v1.post(
+        "/tracks",
+        status_code=202,
+        summary="Report your live tracks (a batch; all or none)",
+        openapi_extra={
+            "requestBody": {
+                "required": True,
+                "content": {"application/json": {"schema": TRACKS_SCHEMA}},
+            }
+        },
+    )
+    async def post_tracks(request: Request, caller: Caller) -> dict[str, Any]:
+        body = await _json_body(request)
+        reports = _track_batch(body, caller.name)
+        return {"accepted": live.accept(reports)}
+
+    @v1.get("/tracks", summary="Your live tracks (the latest report of each)")
+    def list_tracks(caller: Caller) -> dict[str, Any]:
+        return {"tracks": [track_record(r) for r in live.tracks(caller.name)]}
+
+    @v1.get("/alerts", summary="The live-track alerts that involve you now")
+    def list_alerts(caller: Caller) -> dict[str, Any]:
+        return {"alerts": live.alerts(caller.name)}
+
     @v1.get(
         "/events",
         summary="Your events: Server-Sent Events, or JSON with ?after=N",
@@ -365,6 +427,33 @@ def add_routes(app: FastAPI, store: Store) -> None:
         return {**_agreement_record(store), "conflicts": open_conflicts}
 
     app.include_router(v1)
+
+
+def _track_batch(body: object, party: str) -> list[TrackReport]:
+    """Every report of a batch, or `Invalid` listing every bad one (none are taken then)."""
+    if not isinstance(body, dict) or not isinstance(body.get("tracks"), list):
+        raise Invalid("the body must be an object whose `tracks` is an array of track reports")
+    records = body["tracks"]
+    extra = sorted(k for k in body if k != "tracks")
+    if extra:
+        raise Invalid(f"unknown member {extra[0]!r}; the body holds only `tracks`")
+    if len(records) > MAX_TRACKS:
+        raise TooLarge(f"{len(records)} reports in one request; at most {MAX_TRACKS} are taken")
+    reports: list[TrackReport] = []
+    errors: list[dict[str, Any]] = []
+    for index, record in enumerate(records):
+        try:
+            reports.append(track_from_record(record, party, index=index, source="tracks"))
+        except TrackError as exc:
+            errors.append({"index": index, "field": exc.field, "reason": exc.reason})
+    if errors:
+        first = errors[0]
+        where = f"track {first['index']}" + (f": {first['field']}" if first["field"] else "")
+        raise Invalid(
+            f"{len(errors)} bad track report(s), none taken; {where}: {first['reason']}",
+            errors=errors,
+        )
+    return reports
 
 
 def _agreement_record(store: Store) -> dict[str, Any]:

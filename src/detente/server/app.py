@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Sequence
+from typing import Protocol
 
 from fastapi import FastAPI
 from starlette.concurrency import run_in_threadpool
@@ -14,29 +15,51 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from detente import __version__
 
 from .api import MAX_BODY_BYTES, add_error_handlers, add_routes, problem_response
+from .live import LiveTracks
 from .problems import TooLarge
 from .store import Store
 
-__all__ = ["create_app"]
+__all__ = ["Service", "create_app"]
 
 _log = logging.getLogger("detente.server")
 
 
-def create_app(store: Store, *, sweep_s: float = 1.0) -> FastAPI:
-    """The ASGI application over `store`; every `sweep_s` it expires items and deadlines."""
+def create_app(
+    store: Store,
+    *,
+    sweep_s: float = 1.0,
+    cycle_s: float = 1.0,
+    live: LiveTracks | None = None,
+    services: Sequence[Service] = (),
+) -> FastAPI:
+    """The ASGI application over `store`.
+
+    Every `sweep_s` it expires items and deadlines; every `cycle_s` it runs the tactical cycle
+    of `live` (live tracks); `services` (track feeds) run while the application does.
+    """
+    live = live if live is not None else LiveTracks(store)
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         stop = asyncio.Event()
-        task = asyncio.create_task(_sweeper(store, sweep_s, stop)) if sweep_s > 0 else None
+        tasks = []
+        if sweep_s > 0:
+            tasks.append(asyncio.create_task(_every(store.sweep, sweep_s, stop, "sweep")))
+        if cycle_s > 0:
+            tasks.append(asyncio.create_task(_every(live.run_cycle, cycle_s, stop, "cycle")))
+        started: list[Service] = []
         try:
+            for service in services:
+                await service.start()
+                started.append(service)
             yield
         finally:
-            if task is not None:
-                # Not cancelled: a sweep under way finishes (and gives back its connection)
-                # before the application ends and the store may be closed.
-                stop.set()
-                await task
+            for service in reversed(started):
+                await service.close()
+            # Not cancelled: work under way finishes (and gives back its connection) before
+            # the application ends and the store may be closed.
+            stop.set()
+            await asyncio.gather(*tasks)
 
     app = FastAPI(
         title="Détente",
@@ -47,17 +70,28 @@ def create_app(store: Store, *, sweep_s: float = 1.0) -> FastAPI:
         lifespan=lifespan,
     )
     add_error_handlers(app)
-    add_routes(app, store)
+    add_routes(app, store, live)
+    app.state.live = live
     app.add_middleware(BodyLimit)
     return app
 
 
-async def _sweeper(store: Store, every_s: float, stop: asyncio.Event) -> None:
+class Service(Protocol):
+    """Something that runs beside the API (a track feed)."""
+
+    async def start(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+
+async def _every(
+    work: Callable[[], object], every_s: float, stop: asyncio.Event, name: str
+) -> None:
     while not stop.is_set():
         try:
-            await run_in_threadpool(store.sweep)
-        except Exception:  # a failed sweep is logged and retried at the next tick
-            _log.exception("sweep failed")
+            await run_in_threadpool(work)
+        except Exception:  # a failed run is logged and tried again at the next tick
+            _log.exception("%s failed", name)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), every_s)
 

@@ -241,7 +241,7 @@ class PlanWriter:
                 list(zip(cell_rows.grid.tolist(), cell_rows.key.tolist(), strict=True)) + old_cells,
             )
             exclude = {t.pk for t in touched if t.pk is not None}
-            candidates = self._candidates(conn, party, agreement, queries, new_items, exclude, now)
+            candidates = self.candidates(conn, party, agreement, queries, new_items, exclude, now)
             index = PlanIndex(agreement, workers=1)
             index.add([item for _, item in candidates], check=False)
             found = group_pairs(index.add(new_items))
@@ -376,7 +376,7 @@ class PlanWriter:
             ]
         return out
 
-    def _candidates(
+    def candidates(
         self,
         conn: Connection,
         party: Party,

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 
+from detente.detect.cells import item_cells, query_keys
 from detente.interop.results import format_instant
-from detente.model import Agreement
+from detente.model import Agreement, Item
 
 from . import hotline, journal
 from .clock import Clock
@@ -34,7 +36,11 @@ from .plans import Change, ItemCache, PlanWriter, WriteResult, feature_of
 from .problems import NotFound
 from .schema import cells, conflicts, items
 
-__all__ = ["Bell", "Store"]
+__all__ = ["KEY_CACHE_S", "Bell", "Store"]
+
+#: How long a valid key is taken without asking the store again, seconds.
+KEY_CACHE_S = 1.0
+KEY_CACHE_SIZE = 4096
 
 
 class Bell:
@@ -67,6 +73,7 @@ class Store:
         self.clock = clock or Clock()
         self.bell = Bell()
         self.writer = PlanWriter(self.db, ItemCache())
+        self._keys: dict[str, tuple[float, Party]] = {}
 
     def migrate(self) -> Store:
         self.db.migrate()
@@ -83,19 +90,36 @@ class Store:
 
     def rotate_key(self, name: str) -> str:
         with self.db.writing() as conn:
-            return rotate_key(conn, name)
+            key = rotate_key(conn, name)
+        self._keys.clear()
+        return key
 
     def revoke(self, name: str) -> None:
         with self.db.writing() as conn:
             revoke_party(conn, name)
+        self._keys.clear()
 
     def parties(self) -> list[Party]:
         with self.db.reading() as conn:
             return list_parties(conn)
 
     def party_for_key(self, key: str) -> Party | None:
+        """The party of a valid key. Valid keys are remembered for `KEY_CACHE_S`: a key
+        rotated or revoked by this process stops at once, by another process within that."""
         with self.db.reading() as conn:
-            return party_by_key(conn, key)
+            party = party_by_key(conn, key)
+        if party is not None:
+            if len(self._keys) >= KEY_CACHE_SIZE:
+                self._keys.clear()
+            self._keys[key] = (time.monotonic(), party)
+        return party
+
+    def cached_party(self, key: str) -> Party | None:
+        """The party of a key seen valid less than `KEY_CACHE_S` ago (None: ask the store)."""
+        hit = self._keys.get(key)
+        if hit is None or time.monotonic() - hit[0] >= KEY_CACHE_S:
+            return None
+        return hit[1]
 
     def new_admin_key(self) -> str:
         with self.db.writing() as conn:
@@ -196,6 +220,54 @@ class Store:
     ) -> list[tuple[int, str, str]]:
         with self.db.reading() as conn:
             return journal.feed_after(conn, party.id, after, limit)
+
+    # -- live tracks ---------------------------------------------------------------------------
+
+    def active_items(
+        self,
+        kinds: Sequence[str],
+        start: float,
+        end: float,
+        *,
+        party: Party | None = None,
+        ids: Sequence[str] | None = None,
+    ) -> list[Item]:
+        """Active items of `kinds` whose window meets `[start, end]`, of every party or of one
+        (and then, if given, only those of `ids`)."""
+        query = select(items.c.pk, items.c.version).where(
+            items.c.status == "active",
+            items.c.kind.in_(list(kinds)),
+            items.c.start_s <= end,
+            items.c.end_s >= start,
+        )
+        if party is not None:
+            query = query.where(items.c.party_id == party.id)
+            if ids is not None:
+                query = query.where(items.c.item_id.in_(list(ids)))
+        with self.db.reading() as conn:
+            versions = {int(pk): int(v) for pk, v in conn.execute(query)}
+            return [item for _, item in self.writer.load_items(conn, versions)]
+
+    def items_near(self, party: Party, probes: Sequence[Item]) -> list[Item]:
+        """Active items of the other parties that share a cell with `probes` (items of
+        `party` that are not stored)."""
+        if not probes:
+            return []
+        with self.db.reading() as conn:
+            agreement = load_agreement(conn)
+            queries = query_keys(item_cells(probes, agreement), probes)
+            found = self.writer.candidates(
+                conn, party, agreement, queries, probes, set(), self.clock()
+            )
+        return [item for _, item in found]
+
+    def publish(self, entries: list[Entry], at: float | None = None) -> None:
+        """Append events that change no stored state (live-track alerts) to the log and feeds."""
+        if not entries:
+            return
+        with self.db.writing() as conn:
+            journal.append(self.db, conn, self.clock() if at is None else at, entries)
+        self.bell.ring()
 
     # -- background work -----------------------------------------------------------------------
 
