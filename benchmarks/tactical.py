@@ -299,7 +299,40 @@ def run_large(count: int, seed: int, workers: int, repeat: int) -> None:
             f"min {min(seconds):.3f} s, max {max(seconds):.3f} s over {repeat} cycles; "
             f"{len(found)} pairs"
         )
+    full_cycle(t, workers, repeat)
     print(f"  peak resident memory of the process: {peak_rss_mb():.0f} MB")
+
+
+def full_cycle(t: Traffic, workers: int, repeat: int) -> None:
+    """The whole cycle the server runs each second (`TacticalPicture.cycle`): reports on the
+    board, dead reckoning, detection, alert levels and hysteresis for every pair. The first
+    cycle raises every alert at once; the others, one simulated second apart, are steady."""
+    from detente.model import Agreement, TrackReport
+    from detente.tactical.picture import TacticalPicture
+
+    parties = ("blue", "red", "green", "amber")
+    picture = TacticalPicture(Agreement(), workers=workers)
+    for k in range(len(t)):
+        picture.accept(
+            TrackReport(
+                parties[k % 4], f"t{k}", 0.0, float(t.lon[k]), float(t.lat[k]),
+                float(t.alt_m[k]), float(t.track_deg[k]), float(t.speed_mps[k]),
+            )
+        )  # fmt: skip
+    seconds = []
+    for step in range(repeat + 1):
+        start = time.perf_counter()
+        cycle = picture.cycle(float(step))
+        seconds.append(time.perf_counter() - start)
+        if step == 0:
+            print(
+                f"  full cycle, first (raises {len(cycle.separation)} alerts): {seconds[0]:.3f} s"
+            )
+    steady = seconds[1:]
+    print(
+        f"  full cycle, steady (workers={workers}): median {statistics.median(steady):.3f} s, "
+        f"max {max(steady):.3f} s over {len(steady)} cycles"
+    )
 
 
 def run_compare(counts: list[int], seed: int, workers: int, repeat: int) -> None:

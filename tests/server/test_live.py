@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import orjson
@@ -151,10 +151,10 @@ def test_sinks_hear_every_published_event(parties: Store):
     shown: list[dict[str, list[dict[str, Any]]]] = []
 
     def sink(
-        at: float, events: Sequence[Published], now: Mapping[str, list[dict[str, Any]]]
+        at: float, events: Sequence[Published], now: Callable[[str], list[dict[str, Any]]]
     ) -> None:
         heard.extend((event.kind, sorted(event.views)) for event in events)
-        shown.append(dict(now))
+        shown.append({party: now(party) for party in ("blue", "red", "green")})
 
     store = parties
     live = LiveTracks(store, sinks=[sink])

@@ -65,6 +65,12 @@ def test_stale_tracks_drop_out_and_their_alert_clears():
     later = picture.cycle(4.0)
     assert later.expired == [("red", "r1")]
     assert [c.change for c in later.separation] == [Change.CLEARED]
+    assert later.separation[0].key == (("blue", "b1"), ("red", "r1"))
+    # The gone track's number is forgotten once no alert names it; a new report is a new track.
+    assert set(picture._key_of.values()) == {("blue", "b1")}
+    picture.accept(report("red", "r1", 5.0, east_of(LON, LAT, 5_000.0), LAT))
+    assert [c.change for c in picture.cycle(5.0).separation] == [Change.RAISED]
+    assert [a.key for a in picture.separation_alerts()] == [(("blue", "b1"), ("red", "r1"))]
 
 
 def zone(party: str, lon: float, lat: float, half: float = 0.2, kind: Kind = Kind.ZONE) -> Area:

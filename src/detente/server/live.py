@@ -46,9 +46,9 @@ class Published:
     views: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
-#: Told after every cycle: its instant, the events it published, and every alert shown now
-#: per party (with the tracks where they are now).
-Sink = Callable[[float, Sequence[Published], Mapping[str, list[dict[str, Any]]]], None]
+#: Told after every cycle: its instant, the events it published, and a function giving the
+#: alerts a party is shown now (with the tracks where they are now).
+Sink = Callable[[float, Sequence[Published], Callable[[str], list[dict[str, Any]]]], None]
 
 
 class LiveTracks:
@@ -74,7 +74,8 @@ class LiveTracks:
         self._cycle_lock = threading.Lock()
         self._ids = itertools.count(1)
         self._alert_ids: dict[tuple[str, Any], str] = {}
-        self._shown: dict[str, list[dict[str, Any]]] = {}
+        self._shown: dict[str, list[dict[str, Any]]] | None = {}
+        self._at = ""
         self._plans_by_callsign: dict[str, tuple[float, list[Flight]]] = {}
 
     # -- in ------------------------------------------------------------------------------------
@@ -100,6 +101,8 @@ class LiveTracks:
 
     def alerts(self, party: str) -> list[dict[str, Any]]:
         """The alerts shown to `party` now."""
+        if self._shown is None:
+            self._shown = self._render_current(self._at)
         return list(self._shown.get(party, ()))
 
     # -- the cycle -----------------------------------------------------------------------------
@@ -127,7 +130,7 @@ class LiveTracks:
             published = self._publish(cycle, parties)
         for sink in self.sinks:
             try:
-                sink(cycle.at, published, self._shown)
+                sink(cycle.at, published, self.alerts)
             except Exception:  # a TAK endpoint that fails must not stop the cycle
                 _log.exception("an alert sink failed")
         return cycle
@@ -196,7 +199,8 @@ class LiveTracks:
                 published.append(self._alert_event(hz.change, kind, hz.key, views))
         for conf in cycle.conformance:
             published.append(self._conformance(conf, at, parties))
-        self._shown = self._render_current(at)
+        # Rendered when asked for (the API, TAK endpoints): a dense picture holds many.
+        self._shown, self._at = None, at
         entries = []
         for event in published:
             by_id = {parties[n].id: v for n, v in event.views.items() if n in parties}
@@ -229,7 +233,7 @@ class LiveTracks:
             for name, view in views.items():
                 shown.setdefault(name, []).append(view["alert"])
 
-        for alert in self.picture.separations:
+        for alert in self.picture.separation_alerts():
             add(self._separation_views(alert.key, alert.level, None, alert.details, at))
         for kind, tracker in (
             ("intrusion", self.picture.intrusions),

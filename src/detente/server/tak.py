@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from detente.feeds import CotSender
@@ -41,14 +41,17 @@ class TakOut:
                 await sender.close()
 
     def __call__(
-        self, at: float, events: Sequence[Published], shown: Mapping[str, list[dict[str, Any]]]
+        self,
+        at: float,
+        events: Sequence[Published],
+        shown: Callable[[str], list[dict[str, Any]]],
     ) -> None:
         """Called from the cycle's thread: queue the sends on the event loop."""
         loop = self._loop
         if loop is None:
             return
         for party, senders in self.senders.items():
-            found = [alert_cot(party, alert, at) for alert in shown.get(party, ())]
+            found = [alert_cot(party, alert, at) for alert in shown(party)]
             for event in events:
                 view = event.views.get(party, {}).get("alert")
                 if view is not None and view.get("level") is None:

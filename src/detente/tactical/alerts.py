@@ -228,11 +228,14 @@ class AlertTracker(Generic[K, D]):
         changes: list[AlertChange[K, D]] = []
         gone: list[K] = []
         for key, state in states.items():
-            # Levels observed within the hold time; the highest is shown.
-            state.last = {
-                lv: t for lv, t in state.last.items() if now - t < self.hold_s or t == now
-            }
-            level = max(state.last, default=0)
+            # Levels observed within the hold time; the highest is shown. (Most alerts were
+            # seen at one level just now: nothing to forget.)
+            last = state.last
+            if len(last) != 1 or next(iter(last.values())) != now:
+                last = state.last = {
+                    lv: t for lv, t in last.items() if now - t < self.hold_s or t == now
+                }
+            level = max(last, default=0)
             before = previous.get(key)
             if before is None:
                 state.level = level

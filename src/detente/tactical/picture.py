@@ -20,20 +20,31 @@ plans and turns the changes into events.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import numpy as np
+from numpy.typing import NDArray
 
 from detente.detect import PlanIndex
 from detente.geo import GEOD
 from detente.model import Agreement, Area, Band, Flight, Item, ItemRef, Kind, Shape, TrackReport
 
-from .alerts import DEFAULT_HOLD_S, AlertChange, AlertTracker, level_for
+from .alerts import (
+    DEFAULT_HOLD_S,
+    Alert,
+    AlertChange,
+    AlertTracker,
+    Level,
+    alert_levels,
+    level_for,
+)
 from .arrays import TrackArrays
 from .board import DEFAULT_MAX_AGE_S, TrackBoard, TrackKey
 from .conformance import Deviation, Route, deviations
 from .cpa import encounters
+from .pair_alerts import CHANGES, PairChanges, PairTracker
 
 __all__ = [
     "Cycle",
@@ -50,6 +61,7 @@ HazardKey = tuple[TrackKey, ItemRef]
 _TRACK_ID = "\x1ftrack\x1f"
 _HAZARDS = (Kind.ZONE, Kind.STRIKE)
 _M_PER_DEG = 111_320.0
+IntArray = NDArray[np.int64]
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,9 +76,10 @@ class Motion:
     vertical_mps: float
 
 
-@dataclass(frozen=True, slots=True)
-class Separation:
-    """A predicted loss of separation, in seconds from the cycle and metres at the closest point."""
+class Separation(NamedTuple):
+    """A predicted loss of separation, in seconds from the cycle and metres at the closest point.
+
+    A tuple: a dense picture makes tens of thousands each second."""
 
     t_los: float
     t_regain: float
@@ -131,12 +144,16 @@ class TacticalPicture:
         self.agreement = agreement
         self.board = TrackBoard(max_age_s=max_age_s)
         self.workers = workers
-        self.separations: AlertTracker[PairKey, Separation] = AlertTracker(hold_s=hold_s)
+        self._pairs = PairTracker(hold_s=hold_s, width=len(Separation._fields))
+        self._id_of: dict[TrackKey, int] = {}
+        self._key_of: dict[int, TrackKey] = {}
+        self._gone: set[int] = set()
+        self._next_id = 0
         self.intrusions: AlertTracker[HazardKey, Intrusion] = AlertTracker(hold_s=hold_s)
         self.nonconforming: AlertTracker[TrackKey, Deviation] = AlertTracker(hold_s=hold_s)
         self.plan_areas: AlertTracker[HazardKey, Intrusion] = AlertTracker(hold_s=hold_s)
         self._routes: dict[ItemRef, tuple[Flight, Route]] = {}
-        self._motion: dict[TrackKey, Motion] = {}
+        self._motion: Mapping[TrackKey, Motion] = {}
 
     def accept(self, report: TrackReport) -> bool:
         """Take a report; False when a newer one of the same track is already held."""
@@ -165,7 +182,7 @@ class TacticalPicture:
         keys, air = self.board.snapshot(now, airborne=True)
         ground_keys, ground = self.board.snapshot(now, airborne=False)
         out.tracks = len(keys) + len(ground_keys)
-        motion = {**_motions(keys, air), **_motions(ground_keys, ground)}
+        motion = _Motions([(keys, air), (ground_keys, ground)])
         self._motion = motion
 
         found = encounters(
@@ -175,22 +192,20 @@ class TacticalPicture:
             lookahead_s=agreement.lookahead_s,
             workers=self.workers,
         )
-        pairs = []
-        for i, j, t_los, t_regain, t_cpa, h, v in zip(
-            found.i.tolist(),
-            found.j.tolist(),
-            found.t_los.tolist(),
-            found.t_regain.tolist(),
-            found.t_cpa.tolist(),
-            found.h_cpa_m.tolist(),
-            found.v_cpa_m.tolist(),
-            strict=True,
-        ):
-            level = level_for(t_los, agreement)
-            if level is not None:
-                a, b = sorted((keys[i], keys[j]))
-                pairs.append(((a, b), level, Separation(t_los, t_regain, t_cpa, h, v)))
-        out.separation = self.separations.step(now, pairs)
+        levels = alert_levels(found.t_los, agreement)
+        alerting = np.flatnonzero(levels)
+        ids = self._track_ids(keys, out.expired)
+        first, second = ids[found.i[alerting]], ids[found.j[alerting]]
+        codes = (np.minimum(first, second) << 32) | np.maximum(first, second)
+        details = np.column_stack(
+            [
+                getattr(found, name)[alerting]
+                for name in ("t_los", "t_regain", "t_cpa", "h_cpa_m", "v_cpa_m")
+            ]
+        )
+        changes = self._pairs.step(now, codes, levels[alerting], details)
+        out.separation = self._separation_changes(now, changes)
+        self._forget_ids()
 
         hazards = [a for a in areas if a.kind in _HAZARDS]
         out.intrusion = self.intrusions.step(now, self._hazard_observations(now, motion, hazards))
@@ -202,10 +217,80 @@ class TacticalPicture:
         out.motion = {k: motion[k] for k in named if k in motion}
         return out
 
+    def separation_alerts(self) -> Iterator[Alert[PairKey, Separation]]:
+        """The separation alerts shown now."""
+        pairs = self._pairs
+        for code, level, raised, changed, row in zip(
+            pairs.code.tolist(),
+            pairs.level.tolist(),
+            pairs.raised.tolist(),
+            pairs.changed.tolist(),
+            pairs.details.tolist(),
+            strict=True,
+        ):
+            yield Alert(
+                self._pair_key(code), Level(level), raised, changed, changed, Separation(*row)
+            )
+
+    # -- separation ----------------------------------------------------------------------------
+
+    def _track_ids(self, keys: Sequence[TrackKey], expired: Sequence[TrackKey]) -> IntArray:
+        """Stable numbers of tracks (never reused: an alert may outlive its track's report)."""
+        id_of, key_of = self._id_of, self._key_of
+        for key in expired:
+            number = id_of.pop(key, None)
+            if number is not None:
+                self._gone.add(number)
+        out = np.empty(len(keys), np.int64)
+        for n, key in enumerate(keys):
+            number = id_of.get(key)
+            if number is None:
+                number = id_of[key] = self._next_id
+                self._next_id += 1
+                key_of[number] = key
+            out[n] = number
+        return out
+
+    def _forget_ids(self) -> None:
+        """Drop the numbers of tracks gone once no alert names them."""
+        if not self._gone:
+            return
+        codes = self._pairs.code
+        named = set((codes >> 32).tolist()) | set((codes & 0xFFFFFFFF).tolist())
+        for number in [n for n in self._gone if n not in named]:
+            self._gone.discard(number)
+            del self._key_of[number]
+
+    def _pair_key(self, code: int) -> PairKey:
+        a, b = self._key_of[code >> 32], self._key_of[code & 0xFFFFFFFF]
+        return (a, b) if a <= b else (b, a)
+
+    def _separation_changes(
+        self, now: float, changes: PairChanges
+    ) -> list[AlertChange[PairKey, Separation]]:
+        return [
+            AlertChange(
+                self._pair_key(code),
+                CHANGES[kind],
+                Level(level) if level else None,
+                Level(previous) if previous else None,
+                now,
+                Separation(*row),
+            )
+            for code, kind, level, previous, row in zip(
+                changes.code.tolist(),
+                changes.change.tolist(),
+                changes.level.tolist(),
+                changes.previous.tolist(),
+                changes.details.tolist(),
+                strict=True,
+            )
+        ]
+
     # -- intrusions ----------------------------------------------------------------------------
 
     def _hazard_observations(
-        self, now: float, motion: Mapping[TrackKey, Motion], hazards: Sequence[Area]
+        self, now: float, motion: _Motions, hazards: Sequence[Area]
     ) -> list[tuple[HazardKey, int, Intrusion]]:
         lookahead = self.agreement.lookahead_s
         hazards = [a for a in hazards if a.end > now and a.start < now + lookahead]
@@ -320,33 +405,46 @@ class TacticalPicture:
         return self._judge(now, others, areas, owner)
 
 
-def _motions(keys: Sequence[TrackKey], tracks: TrackArrays) -> dict[TrackKey, Motion]:
-    course = (np.degrees(np.arctan2(tracks.v_east, tracks.v_north)) + 360.0) % 360.0
-    speed = np.hypot(tracks.v_east, tracks.v_north)
-    return {
-        key: Motion(lon, lat, alt, c, s, vz)
-        for key, lon, lat, alt, c, s, vz in zip(
-            keys,
-            tracks.lon.tolist(),
-            tracks.lat.tolist(),
-            tracks.alt_m.tolist(),
-            course.tolist(),
-            speed.tolist(),
-            tracks.v_up.tolist(),
-            strict=True,
+class _Motions(Mapping[TrackKey, Motion]):
+    """Where every track is at the cycle's instant; a `Motion` is built only when asked for."""
+
+    def __init__(self, parts: Sequence[tuple[Sequence[TrackKey], TrackArrays]]) -> None:
+        self.order = [key for keys, _ in parts for key in keys]
+        tracks = TrackArrays.concat([arrays for _, arrays in parts])
+        self.lon, self.lat, self.alt_m = tracks.lon, tracks.lat, tracks.alt_m
+        self.course_deg = (np.degrees(np.arctan2(tracks.v_east, tracks.v_north)) + 360.0) % 360.0
+        self.speed_mps = np.hypot(tracks.v_east, tracks.v_north)
+        self.vertical_mps = tracks.v_up
+        self._row = dict(zip(self.order, range(len(self.order)), strict=True))
+
+    def __getitem__(self, key: TrackKey) -> Motion:
+        n = self._row[key]
+        return Motion(
+            float(self.lon[n]),
+            float(self.lat[n]),
+            float(self.alt_m[n]),
+            float(self.course_deg[n]),
+            float(self.speed_mps[n]),
+            float(self.vertical_mps[n]),
         )
-    }
+
+    def __iter__(self) -> Iterator[TrackKey]:
+        return iter(self.order)
+
+    def __len__(self) -> int:
+        return len(self.order)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._row
 
 
 def _near_boxes(
-    motion: Mapping[TrackKey, Motion], hazards: Sequence[Area], lookahead: float, margin_m: float
+    motion: _Motions, hazards: Sequence[Area], lookahead: float, margin_m: float
 ) -> list[TrackKey]:
     """Tracks whose reach over the look-ahead meets a hazard's box (degrees, generous)."""
-    keys = list(motion)
-    lon = np.fromiter((motion[k].lon for k in keys), np.float64, len(keys))
-    lat = np.fromiter((motion[k].lat for k in keys), np.float64, len(keys))
-    reach = np.fromiter((motion[k].speed_mps for k in keys), np.float64, len(keys)) * lookahead
-    keep = np.zeros(len(keys), bool)
+    lon, lat = motion.lon, motion.lat
+    reach = motion.speed_mps * lookahead
+    keep = np.zeros(len(lon), bool)
     for area in hazards:
         vertices = area.shape.vertices()
         xs = np.array([v[0] for v in vertices])
@@ -358,4 +456,4 @@ def _near_boxes(
         dlon = np.maximum(xs.min() - lon, lon - xs.max())
         dlon = np.minimum(np.abs(dlon), 360.0 - np.abs(dlon)) * np.sign(dlon)
         keep |= (dlat <= span) & (dlon <= span / cos)
-    return [keys[k] for k in np.flatnonzero(keep).tolist()]
+    return [motion.order[k] for k in np.flatnonzero(keep).tolist()]
