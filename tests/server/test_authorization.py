@@ -166,6 +166,7 @@ ADMIN_ROUTES: list[tuple[str, str, dict[str, Any]]] = [
     ("POST", "/v1/admin/parties/green/rotate-key", {}),
     ("POST", "/v1/admin/parties/green/revoke", {}),
     ("GET", "/v1/admin/agreement", {}),
+    ("GET", "/v1/admin/feeds", {}),
     ("PUT", "/v1/admin/agreement", {"json": {"horizontal_m": 1.0}}),
 ]
 

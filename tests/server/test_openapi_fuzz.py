@@ -48,6 +48,7 @@ ROUTES = {
     ("POST", "/v1/admin/parties/{name}/revoke"),
     ("GET", "/v1/admin/agreement"),
     ("PUT", "/v1/admin/agreement"),
+    ("GET", "/v1/admin/feeds"),
 }
 EXAMPLES = 30
 FUZZ = settings(

@@ -74,6 +74,7 @@ def test_cot_in_alert_out(store_url: str, tmp_path: Path, tak_client: socket.soc
         blue = TrackReport("blue", "VIPER11", now, 36.0, 36.0, 6000.0, 90.0, 200.0, callsign="V 11")
         red = TrackReport("red", "r-17", now, lon_red, 36.0, 6000, 270.0, 200.0, callsign="SOKOL 3")
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
+            udp.sendto(b"<event garbage", ("127.0.0.1", udp_in))  # counted, never fatal
             udp.sendto(track_event(blue), ("127.0.0.1", udp_in))
         with socket.create_connection(("127.0.0.1", tcp_in)) as tcp:
             tcp.sendall(track_event(red))
@@ -93,6 +94,13 @@ def test_cot_in_alert_out(store_url: str, tmp_path: Path, tak_client: socket.soc
         with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {keys['red']}"}) as c:
             events = c.get("/v1/events", params={"after": 0}).json()["events"]
         assert [e["event"] for e in events][:1] == ["alert.raised"]
+        log_text = (tmp_path / "serve.log").read_text()
+        admin = next(line.split(": ")[1] for line in log_text.splitlines() if "admin key" in line)
+        with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {admin}"}) as c:
+            feeds = {f["name"]: f for f in c.get("/v1/admin/feeds").json()["feeds"]}
+        udp_feed = feeds[f"CoT/UDP 127.0.0.1:{udp_in} (blue)"]
+        assert (udp_feed["party"], udp_feed["accepted"], udp_feed["malformed"]) == ("blue", 1, 1)
+        assert feeds[f"CoT/TCP 127.0.0.1:{tcp_in} (red)"]["accepted"] == 1
     finally:
         server.kill()
         server.wait(30)

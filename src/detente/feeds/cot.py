@@ -41,6 +41,16 @@ class _Listener(ABC):
         return self._intake.stats
 
     @property
+    def name(self) -> str:
+        """What the feed is, where, and whose tracks it carries."""
+        return self._intake.name
+
+    @property
+    def party(self) -> str:
+        """The party whose tracks the feed carries."""
+        return self._intake.party
+
+    @property
     def port(self) -> int:
         """The port bound (valid once started)."""
         return self._port

@@ -54,6 +54,16 @@ class SbsClient:
         return self._intake.stats
 
     @property
+    def name(self) -> str:
+        """What the feed is, where, and whose tracks it carries."""
+        return self._intake.name
+
+    @property
+    def party(self) -> str:
+        """The party whose tracks the feed carries."""
+        return self._intake.party
+
+    @property
     def connected(self) -> bool:
         """Whether a connection is open now."""
         return self._connected

@@ -391,6 +391,28 @@ def add_routes(app: FastAPI, store: Store, live: LiveTracks) -> None:
 
     admin_only = [Depends(require_admin)]
 
+    @v1.get("/admin/feeds", dependencies=admin_only, summary="Live-track feeds and counters")
+    def admin_feeds(request: Request) -> dict[str, Any]:
+        feeds = []
+        for service in getattr(request.app.state, "services", ()):
+            stats = getattr(service, "stats", None)
+            if stats is None:
+                continue
+            feeds.append(
+                {
+                    "name": getattr(service, "name", type(service).__name__),
+                    "party": getattr(service, "party", None),
+                    **dataclasses.asdict(stats),
+                }
+            )
+        return {
+            "feeds": feeds,
+            "tracks": len(live.picture.board),
+            "reports_taken": live.accepted,
+            "reports_ignored": live.picture.board.ignored,
+            "cycles": live.cycles,
+        }
+
     @v1.get("/admin/parties", dependencies=admin_only, summary="All parties (admin)")
     def admin_parties() -> dict[str, Any]:
         return {"parties": [{"name": p.name, "revoked": p.revoked} for p in store.parties()]}

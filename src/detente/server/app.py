@@ -72,6 +72,7 @@ def create_app(
     add_error_handlers(app)
     add_routes(app, store, live)
     app.state.live = live
+    app.state.services = list(services)
     app.add_middleware(BodyLimit)
     return app
 
