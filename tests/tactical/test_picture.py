@@ -148,3 +148,20 @@ def test_track_off_its_plan_is_nonconforming_and_its_area_is_checked():
     assert cycle.conformance[0].details.lateral_m > 50_000.0
     assert [(c.key, c.details.rule) for c in cycle.plan_area] == [((key, red.ref), "air")]
     assert asked and asked[0][0].shape.radius_m == Agreement().conformance_lateral_m
+
+
+def test_aircraft_heading_into_a_strike_hazard_below_its_ceiling():
+    aim = (east_of(LON, LAT, 30_000.0), LAT)
+    strike = Area(
+        Kind.STRIKE, "red", "s1", Shape(center=aim), 0.0, 600.0, Band(0.0, 8000.0),
+        reach_m=3_000.0,
+    )  # fmt: skip
+    picture = TacticalPicture(Agreement())
+    picture.accept(report("blue", "low", 0.0, LON, LAT, alt_m=6000.0))
+    picture.accept(report("blue", "high", 0.0, LON, LAT + 0.001, alt_m=9000.0))
+    cycle = picture.cycle(0.0, areas=[strike])
+    assert [(c.key[0], c.details.rule) for c in cycle.intrusion] == [
+        (("blue", "low"), "strike-air")
+    ]
+    # Entry at the hazard's edge: 27 km at 200 m/s.
+    assert cycle.intrusion[0].details.t_entry == pytest.approx(27_000 / 200.0, rel=0.02)

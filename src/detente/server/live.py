@@ -96,14 +96,16 @@ class LiveTracks:
 
     def tracks(self, party: str) -> list[TrackReport]:
         """The latest report of each of `party`'s tracks."""
-        reports = self.picture.board.reports
-        return [r for (p, _), r in list(reports.items()) if p == party]
+        with self._cycle_lock:
+            reports = list(self.picture.board.reports.items())
+        return [r for (p, _), r in reports if p == party]
 
     def alerts(self, party: str) -> list[dict[str, Any]]:
-        """The alerts shown to `party` now."""
-        if self._shown is None:
-            self._shown = self._render_current(self._at)
-        return list(self._shown.get(party, ()))
+        """The alerts shown to `party` now (any thread: waits for a cycle under way)."""
+        with self._cycle_lock:
+            if self._shown is None:
+                self._shown = self._render_current(self._at)
+            return list(self._shown.get(party, ()))
 
     # -- the cycle -----------------------------------------------------------------------------
 
