@@ -7,10 +7,11 @@ from __future__ import annotations
 
 import sys
 import tempfile
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -22,8 +23,9 @@ if TYPE_CHECKING:
 __all__ = ["admin_key", "demo", "party_app", "serve"]
 
 EXAMPLES = Path(__file__).parent / "examples"
-#: The example plans' day starts at 2015-10-01T00:00:00Z; the demo clock starts at 04:00.
-DEMO_CLOCK = 1443672000.0
+#: The example plans fly on 2015-10-01; the demo clock starts at 06:05, the first sorties
+#: airborne and VIPER11 minutes from crossing r-017.
+DEMO_CLOCK = 1443679500.0
 
 DbOption = Annotated[
     str,
@@ -103,6 +105,10 @@ def serve(
     ] = None,
     tak_key: Annotated[Path | None, typer.Option(help="Client key for tls:// TAK.")] = None,
     tak_ca: Annotated[Path | None, typer.Option(help="CA of tls:// TAK servers.")] = None,
+    tile_url: Annotated[
+        str | None,
+        typer.Option(help="The web page's map tiles under its coastlines: .../{z}/{x}/{y}.png"),
+    ] = None,
 ) -> None:
     """Run the deconfliction server (HTTP API, docs at /docs; live-track feeds if asked)."""
     import uvicorn
@@ -155,7 +161,7 @@ def serve(
         raise
     for value in [*options.cot_udp, *options.cot_tcp, *options.cot_tls, *options.sbs]:
         print(f"live tracks: {value}", flush=True)
-    app = create_app(store, cycle_s=cycle, live=live, services=services)
+    app = create_app(store, cycle_s=cycle, live=live, services=services, tile_url=tile_url)
     uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)
 
 
@@ -212,29 +218,65 @@ def demo(
     db: Annotated[
         str | None, typer.Option("--db", help="Store (default: a new SQLite file in a temp dir).")
     ] = None,
+    open_page: Annotated[
+        bool, typer.Option("--open/--no-open", help="Open the page in a browser.")
+    ] = True,
+    tracks: Annotated[
+        bool, typer.Option("--tracks/--no-tracks", help="Fly the example's flights as tracks.")
+    ] = True,
+    tile_url: Annotated[
+        str | None, typer.Option(help="Map tiles under the shipped coastlines: .../{z}/{x}/{y}.png")
+    ] = None,
 ) -> None:
-    """Serve the Syria-2015 example: two parties, their plans, their conflicts; keys printed."""
+    """Serve the Syria-2015 example: two parties, their plans, their conflicts, live tracks, and
+    the web page signed in as the coalition; keys printed."""
+    import webbrowser
+
     import orjson
     import uvicorn
 
+    from detente.model import Flight
     from detente.server.app import create_app
     from detente.server.clock import Clock
+    from detente.server.demo_tracks import DemoTracks
+    from detente.server.live import LiveTracks
     from detente.server.plans import Change
 
     url = db or str(Path(tempfile.mkdtemp(prefix="detente-demo-")) / "demo.db")
     store = _store(url)
     store.clock = Clock(DEMO_CLOCK)
     keys: dict[str, str] = {}
+    flights: list[Flight] = []
     for name in ("coalition", "russia"):
         party, keys[name] = store.add_party(name)
         document = orjson.loads((EXAMPLES / f"{name}.geojson").read_bytes())
         changes = [Change(f["id"], f, None, k) for k, f in enumerate(document["features"])]
         result = store.write(party, changes, source=f"{name}.geojson")
         print(f"{name}: {len(result.items)} plan items, {len(result.conflicts)} new conflicts")
+        flights += [
+            item
+            for item in store.active_items(("flight",), 0.0, float("inf"), party=party)
+            if isinstance(item, Flight)
+        ]
     base = f"http://127.0.0.1:{port}"
-    print(f"\nstore: {url} (exercise clock from 2015-10-01T04:00:00Z)")
+    page = f"{base}/#key={keys['coalition']}"
+    print(f"\nstore: {url} (exercise clock from 2015-10-01T06:05:00Z)")
     for name, key in keys.items():
         print(f"{name} key: {key}")
-    print(f"\ntry:  curl -s -H 'Authorization: Bearer {keys['coalition']}' {base}/v1/conflicts")
+    print(f"\nthe page, signed in as the coalition:  {page}")
+    print(f"as Russia:  {base}/#key={keys['russia']}")
     print(f"API docs: {base}/docs   (Ctrl-C stops)", flush=True)
-    uvicorn.run(create_app(store), host="127.0.0.1", port=port, log_level="warning")
+    live = LiveTracks(store)
+    services = [DemoTracks(live, flights)] if tracks else []
+    app = create_app(store, live=live, services=services, tile_url=tile_url)
+    if open_page:
+        threading.Timer(1.0, _open, (webbrowser, page)).start()
+    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning")
+
+
+def _open(webbrowser: Any, page: str) -> None:
+    """Open the page in a browser, where there is one (not on a headless machine)."""
+    try:
+        webbrowser.open(page)
+    except Exception:  # no browser: the URL is printed
+        return

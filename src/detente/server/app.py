@@ -6,9 +6,12 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable, Sequence
-from typing import Protocol
+from pathlib import Path
+from typing import Any, Protocol
 
 from fastapi import FastAPI
+from fastapi.responses import FileResponse
+from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -16,10 +19,21 @@ from detente import __version__
 
 from .api import MAX_BODY_BYTES, add_error_handlers, add_routes, problem_response
 from .live import LiveTracks
-from .problems import TooLarge
+from .problems import NotFound, TooLarge
 from .store import Store
 
 __all__ = ["Service", "create_app"]
+
+#: The web page's files.
+WEB = Path(__file__).resolve().parent.parent / "web" / "static"
+#: The page runs only its own scripts and talks only to its own server (tiles aside).
+PAGE_HEADERS = {
+    "Content-Security-Policy": "default-src 'self'; img-src 'self' data: blob: https: http:;"
+    " style-src 'self' 'unsafe-inline'; script-src 'self'; connect-src 'self';"
+    " frame-ancestors 'none'",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+}
 
 _log = logging.getLogger("detente.server")
 
@@ -31,11 +45,13 @@ def create_app(
     cycle_s: float = 1.0,
     live: LiveTracks | None = None,
     services: Sequence[Service] = (),
+    tile_url: str | None = None,
 ) -> FastAPI:
-    """The ASGI application over `store`.
+    """The ASGI application over `store`, and the web page at `/`.
 
     Every `sweep_s` it expires items and deadlines; every `cycle_s` it runs the tactical cycle
-    of `live` (live tracks); `services` (track feeds) run while the application does.
+    of `live` (live tracks); `services` (track feeds) run while the application does. The page's
+    map draws the coastlines shipped with it, over the tiles of `tile_url` if given.
     """
     live = live if live is not None else LiveTracks(store)
 
@@ -73,8 +89,25 @@ def create_app(
     add_routes(app, store, live)
     app.state.live = live
     app.state.services = list(services)
+    add_page(app, tile_url)
     app.add_middleware(BodyLimit)
     return app
+
+
+def add_page(app: FastAPI, tile_url: str | None) -> None:
+    """The web page: `/` and its files under `/static/`, and what the page asks of the server."""
+    app.mount("/static", StaticFiles(directory=WEB, check_dir=False), name="static")
+
+    @app.get("/", include_in_schema=False)
+    def page() -> FileResponse:
+        index = WEB / "index.html"
+        if not index.is_file():
+            raise NotFound("the web page is not installed with this copy of Détente")
+        return FileResponse(index, headers=PAGE_HEADERS)
+
+    @app.get("/v1/config", include_in_schema=False)
+    def config() -> dict[str, Any]:
+        return {"tile_url": tile_url, "version": __version__}
 
 
 class Service(Protocol):
