@@ -12,15 +12,21 @@ import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
-import httpx
 import pytest
-from playwright.sync_api import Browser, BrowserContext, ConsoleMessage, Page, sync_playwright
-from server.conftest import DAY, Live, serving
+from playwright.sync_api import (
+    Browser,
+    BrowserContext,
+    ConsoleMessage,
+    Locator,
+    Page,
+    expect,
+    sync_playwright,
+)
 
 from detente.server.clock import Clock
 from detente.server.store import Store
+from server.conftest import DAY, Live, serving  # tests/ is on the path (tests/conftest.py)
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -37,6 +43,7 @@ ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 #: How long a test waits for the page to show something (ms); the page answers in well under 1 s.
 WAIT_MS = 15_000
 _HTTP_ERROR = re.compile(r"status of (\d{3})")
+expect.set_options(timeout=WAIT_MS)
 
 
 @pytest.fixture
@@ -54,9 +61,15 @@ def store(store_url: str) -> Iterator[Store]:
 
 
 @pytest.fixture
-def live(store: Store) -> Iterator[Live]:
-    """The application on loopback with parties blue and red (a key each) and an admin key."""
-    keys = {name: store.add_party(name)[1] for name in ("blue", "red")}
+def parties() -> tuple[str, ...]:
+    """The parties of the store (a test module may override this)."""
+    return ("blue", "red")
+
+
+@pytest.fixture
+def live(store: Store, parties: tuple[str, ...]) -> Iterator[Live]:
+    """The application on loopback with `parties` (a key each) and an admin key."""
+    keys = {name: store.add_party(name)[1] for name in parties}
     admin_key = store.new_admin_key()
     with serving(store) as url:
         yield Live(url, store, keys, admin_key)
@@ -91,16 +104,16 @@ class Tab:
     #: HTTP statuses the test provokes on purpose (the browser logs them as console errors).
     expected_status: set[int] = field(default_factory=set)
 
-    def by(self, testid: str) -> Any:
+    def by(self, testid: str) -> Locator:
         return self.page.get_by_test_id(testid)
 
     def unexpected_errors(self) -> list[str]:
         unexpected = []
         for text in self.errors:
             status = _HTTP_ERROR.search(text)
-            if "Failed to load resource" in text and status:
-                if int(status.group(1)) in self.expected_status:
-                    continue
+            provoked = status is not None and int(status.group(1)) in self.expected_status
+            if "Failed to load resource" in text and provoked:
+                continue
             unexpected.append(text)
         return unexpected
 
@@ -162,8 +175,3 @@ def open_tab(browser: Browser, live: Live) -> Iterator[Callable[..., Tab]]:
         context.close()
     if unexpected:
         pytest.fail(f"the page logged errors: {unexpected}", pytrace=False)
-
-
-def api(live: Live, party: str) -> httpx.Client:
-    """An API client of `party` (to seed and check what the page did)."""
-    return live.client(party)
