@@ -23,9 +23,9 @@ if TYPE_CHECKING:
 __all__ = ["admin_key", "demo", "party_app", "serve"]
 
 EXAMPLES = Path(__file__).parent / "examples"
-#: The example plans fly on 2015-10-01; the demo clock starts at 06:05, the first sorties
+#: The example plans fly on 2015-10-01; the demo clock starts at 06:10, the first sorties
 #: airborne and VIPER11 minutes from crossing r-017.
-DEMO_CLOCK = 1443679500.0
+DEMO_CLOCK = 1443679800.0
 
 DbOption = Annotated[
     str,
@@ -260,7 +260,7 @@ def demo(
         ]
     base = f"http://127.0.0.1:{port}"
     page = f"{base}/#key={keys['coalition']}"
-    print(f"\nstore: {url} (exercise clock from 2015-10-01T06:05:00Z)")
+    print(f"\nstore: {url} (exercise clock from 2015-10-01T06:10:00Z)")
     for name, key in keys.items():
         print(f"{name} key: {key}")
     print(f"\nthe page, signed in as the coalition:  {page}")

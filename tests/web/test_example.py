@@ -8,10 +8,11 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import expect
 
+from detente.cli_server import DEMO_CLOCK
 from server.conftest import Live
 
 from .conftest import Tab
-from .scenes import AT_0600, KIND, choose_file, commit, notice
+from .scenes import KIND, choose_file, commit, notice
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "src" / "detente" / "examples"
 
@@ -24,7 +25,7 @@ def parties() -> tuple[str, ...]:
 def test_the_coalition_files_the_example_on_the_page_and_sees_its_six_notices(
     live: Live, open_tab: Callable[..., Tab]
 ):
-    live.store.clock.set(AT_0600 + 300)  # as `detente demo` runs: the clock at 06:05
+    live.store.clock.set(DEMO_CLOCK)  # as `detente demo` runs
     with live.client("russia") as russia:
         answer = russia.post("/v1/plans", content=(EXAMPLES / "russia.geojson").read_bytes())
         assert answer.status_code == 200, answer.text
