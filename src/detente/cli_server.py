@@ -275,7 +275,15 @@ def demo(
 
 
 def _open(webbrowser: Any, page: str) -> None:
-    """Open the page in a browser, where there is one (not on a headless machine)."""
+    """Open the page in a graphical browser, where there is one. Never a text browser in the
+    terminal: on a machine without a display the URL printed is the way in."""
+    import os
+
+    graphical = sys.platform in ("darwin", "win32") or any(
+        os.environ.get(name) for name in ("DISPLAY", "WAYLAND_DISPLAY")
+    )
+    if not graphical or os.environ.get("CI"):
+        return
     try:
         webbrowser.open(page)
     except Exception:  # no browser: the URL is printed
