@@ -6,6 +6,7 @@ import { conflictTitle, conflictWhere, renderInbox, renderThread, toAnswer } fro
 import { MapView } from "./map.js";
 import { Timeline, drawProfile } from "./timeline.js";
 import { Upload } from "./upload.js";
+import { View3D } from "./view3d.js";
 import { debounce, el, hhmm, isoUtc, seconds } from "./util.js";
 
 const $ = (id) => document.getElementById(id);
@@ -31,7 +32,7 @@ const now = () => Date.now() / 1000 + state.clockOffset;
 /** The server's clock for judging deadlines, or null when the server did not say (trust its marks). */
 const clockNow = () => (state.clockKnown ? now() : null);
 
-let map, timeline, upload;
+let map, timeline, upload, view3d;
 
 async function start() {
   const fragment = new URLSearchParams(location.hash.slice(1));
@@ -56,10 +57,12 @@ async function start() {
   }
   $("send-query").addEventListener("click", sendQuery);
   map = new MapView($("map"), { onItem: (id) => selectItem(id), onConflict: (id) => selectConflict(id) });
+  view3d = new View3D($("map-3d"), $("map"), $("view-3d"));
   timeline = new Timeline((t, byUser) => {
     if (byUser) state.follow = false;
     state.time = t;
     map.setTime(t);
+    view3d.setTime(t);
     drawSelectedProfile();
   });
   window.addEventListener("resize", debounce(drawSelectedProfile, 150));
@@ -82,6 +85,7 @@ async function loadConfig() {
     state.clockOffset = clock - Date.now() / 1000;
     state.clockKnown = true;
   }
+  view3d.setBase(config.tile_url || null);
   await map.loadBase(config.tile_url || null);
 }
 
@@ -156,6 +160,7 @@ async function refresh(parts) {
     renderItems();
     map.setItems(state.items);
     map.setConflicts(state.conflicts, features());
+    view3d.setData(state.items, state.conflicts, features());
     map.selectItem(state.selected.item, false);
     timeline.setSpan(state.items, state.conflicts, (c) => selectConflict(c.id), now());
     drawSelectedProfile();
