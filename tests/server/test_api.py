@@ -557,7 +557,14 @@ def test_admin_agreement(admin: httpx.Client, blue: httpx.Client, red: httpx.Cli
     assert back["horizontal_m"] == 9260.0 and back["conflicts"] == 0
     assert ok(red.get("/v1/conflicts", params={"status": "open"}))["conflicts"] == []
     kinds = [e["event"] for e in events(red)]
-    assert kinds[-2:] == ["conflict.raised", "conflict.resolved"]
+    assert [k for k in kinds if k.startswith("conflict.")][-2:] == [
+        "conflict.raised",
+        "conflict.resolved",
+    ]
+    # Every party hears of each agreement adopted, before the conflicts it changes.
+    adopted = [e for e in events(blue) if e["event"] == "agreement.adopted"]
+    assert [e["agreement"]["horizontal_m"] for e in adopted] == [15000.0, 9260.0]
+    assert kinds.index("agreement.adopted") < kinds.index("conflict.raised")
 
 
 def test_expiry_over_http(live: Live, blue: httpx.Client) -> None:

@@ -614,3 +614,14 @@ def test_a_replace_beside_the_sweep_is_not_expired(
     assert (record["status"], record["version"]) == ("active", 2)
     assert cell_count(store, item_pk(store, blue, "b1")) > 0
     assert [r["id"] for r in store.list_items(blue)] == ["b1"]
+
+
+def test_party_changes_are_logged_without_keys(store: Store) -> None:
+    _, key = store.add_party("white")
+    new_key = store.rotate_key("white")
+    store.revoke("white")
+    with store.db.reading() as conn:
+        rows = list(conn.execute(select(log.c.kind, log.c.body).order_by(log.c.seq)))
+    assert [kind for kind, _ in rows] == ["party.added", "party.key_rotated", "party.revoked"]
+    assert all(orjson.loads(body) == {"party": "white"} for _, body in rows)
+    assert not any(secret in body for _, body in rows for secret in (key, new_key))

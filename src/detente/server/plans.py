@@ -8,6 +8,7 @@ run does the same work and stores nothing.
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from collections import OrderedDict
 from collections.abc import Iterable, Sequence
@@ -290,7 +291,11 @@ class PlanWriter:
             found = group_pairs(PlanIndex(agreement).add(all_items))
             open_rows = list(conn.execute(select(conflicts).where(conflicts.c.status == "open")))
             diff = _diff(open_rows, found, {item.ref: pk for pk, item in active})
-            entries: list[Entry] = []
+            # Every party is bound by the agreement: each is told of it, before what it changes.
+            record = {"agreement": dataclasses.asdict(agreement)}
+            entries = [
+                Entry("agreement.adopted", None, record, dict.fromkeys(party_names(conn), record))
+            ]
             self._store_conflicts(conn, None, [], active, diff, agreement, now, entries)
             append(self.db, conn, now, entries)
             return len(found)

@@ -84,19 +84,29 @@ class Store:
 
     # -- parties and the agreement ------------------------------------------------------------
 
+    # Changes to the parties are logged (never the keys): the record shows who could speak when.
+
     def add_party(self, name: str) -> tuple[Party, str]:
         with self.db.writing() as conn:
-            return add_party(conn, name, self.clock())
+            now = self.clock()
+            party, key = add_party(conn, name, now)
+            journal.append(self.db, conn, now, [Entry("party.added", None, {"party": name})])
+            return party, key
 
     def rotate_key(self, name: str) -> str:
         with self.db.writing() as conn:
             key = rotate_key(conn, name)
+            entry = Entry("party.key_rotated", None, {"party": name})
+            journal.append(self.db, conn, self.clock(), [entry])
         self._keys.clear()
         return key
 
     def revoke(self, name: str) -> None:
         with self.db.writing() as conn:
             revoke_party(conn, name)
+            journal.append(
+                self.db, conn, self.clock(), [Entry("party.revoked", None, {"party": name})]
+            )
         self._keys.clear()
 
     def parties(self) -> list[Party]:
