@@ -576,3 +576,30 @@ def test_expiry_over_http(live: Live, blue: httpx.Client) -> None:
     expired = [e for e in events(blue) if e["event"] == "item.expired"]
     assert [e["item"] for e in expired] == [{"id": "b1", "version": 1, "status": "expired"}]
     problem(blue.delete("/v1/items/b1", headers={"If-Match": '"1"'}), 404, "b1")
+
+
+def test_listings_page_with_limit_and_after(blue: httpx.Client, red: httpx.Client) -> None:
+    ok(blue.post("/v1/plans", json=plan(*(flight(f"b{k}") for k in range(5)))))
+    ok(red.post("/v1/plans", json=plan(crossing_flight("r1"), crossing_flight("r2"))))
+    every = [i["id"] for i in ok(blue.get("/v1/items"))["items"]]
+    pages, after = [], None
+    while True:
+        page = ok(blue.get("/v1/items", params={"limit": 2, **({"after": after} if after else {})}))
+        pages.append([i["id"] for i in page["items"]])
+        after = page["next"]
+        if after is None:
+            break
+    assert [i for p in pages for i in p] == every and max(len(p) for p in pages) == 2
+    notices = [c["id"] for c in ok(blue.get("/v1/conflicts"))["conflicts"]]
+    assert len(notices) == 10
+    seen, after = [], None
+    while True:
+        params = {"limit": 3, **({"after": after} if after else {})}
+        page = ok(blue.get("/v1/conflicts", params=params))
+        seen += [c["id"] for c in page["conflicts"]]
+        after = page["next"]
+        if after is None:
+            break
+    assert seen == notices
+    problem(blue.get("/v1/conflicts", params={"after": "nonsense"}), 400, "cursor")
+    problem(blue.get("/v1/items", params={"limit": 0}), 422, "limit")

@@ -435,6 +435,7 @@ def test_the_log_is_append_only(store: Store, parties: dict[str, Party]) -> None
         assert seqs == sorted(set(seqs))
         seen = rows
 
+    step(["party.added"] * len(parties))
     put(store, blue, flight("b1"))
     step(["item.written"])
     notice = put(store, red, crossing_flight("r1")).conflicts[0]
@@ -460,11 +461,11 @@ def test_the_log_is_append_only(store: Store, parties: dict[str, Party]) -> None
     withdraw(store, red, "r1", 2)
     step(["item.withdrawn", "conflict.resolved"])
     store.set_agreement(Agreement(horizontal_m=20_000.0))
-    step([])
+    step(["agreement.adopted"])
     put(store, red, parallel_flight("r3", 0.15))
     step(["item.written", "conflict.raised"])
     store.set_agreement(Agreement())
-    step(["conflict.resolved"])
+    step(["agreement.adopted", "conflict.resolved"])
     store.clock.set(END + 1)
     store.sweep()
     step(["item.expired", "item.expired"])

@@ -44,6 +44,8 @@ __all__ = ["MAX_BODY_BYTES", "add_routes"]
 MAX_BODY_BYTES = 32 * 1024 * 1024
 #: The most track reports one request may carry.
 MAX_TRACKS = 10_000
+#: The largest page of a listing.
+MAX_PAGE = 10_000
 _PROBLEM = "application/problem+json"
 _HEARTBEAT_S = 15.0
 _POLL_S = 1.0
@@ -258,12 +260,18 @@ def add_routes(app: FastAPI, store: Store, live: LiveTracks) -> None:
         status = 201 if record["version"] == 1 else 200
         return JSONResponse(body, status, headers={"ETag": f'"{record["version"]}"'})
 
-    @v1.get("/items", summary="Your plan items")
+    @v1.get("/items", summary="Your plan items (by id; `limit` and `after` page them)")
     def list_items(
         caller: Caller,
         status: Annotated[str, Query(pattern="^(active|withdrawn|expired|all)$")] = "active",
+        limit: Annotated[int | None, Query(ge=1, le=MAX_PAGE)] = None,
+        after: Annotated[str | None, Query(max_length=128)] = None,
     ) -> dict[str, Any]:
-        return {"items": store.list_items(caller, None if status == "all" else status)}
+        found = store.list_items(
+            caller, None if status == "all" else status, limit=limit, after=after
+        )
+        more = limit is not None and len(found) == limit
+        return {"items": found, "next": found[-1]["id"] if more else None}
 
     @v1.get("/items/{item_id}", summary="One of your plan items")
     def get_item(item_id: ItemId, caller: Caller) -> Response:
@@ -302,12 +310,19 @@ def add_routes(app: FastAPI, store: Store, live: LiveTracks) -> None:
             "resolved": result.resolved,
         }
 
-    @v1.get("/conflicts", summary="Conflicts that involve you (your notices)")
+    @v1.get(
+        "/conflicts",
+        summary="Your notices, by start (`limit` and `after` page them)",
+    )
     def list_conflicts(
         caller: Caller,
         status: Annotated[str | None, Query(pattern="^(open|resolved)$")] = None,
+        limit: Annotated[int | None, Query(ge=1, le=MAX_PAGE)] = None,
+        after: Annotated[str | None, Query(max_length=200)] = None,
     ) -> dict[str, Any]:
-        return {"conflicts": store.list_conflicts(caller, status)}
+        found = store.list_conflicts(caller, status, limit=limit, after=_cursor(after))
+        more = limit is not None and len(found) == limit
+        return {"conflicts": found, "next": found[-1]["cursor"] if more else None}
 
     @v1.get("/conflicts/{conflict_id}", summary="One notice, with your item whole")
     def get_conflict(conflict_id: str, caller: Caller) -> dict[str, Any]:
@@ -449,6 +464,20 @@ def add_routes(app: FastAPI, store: Store, live: LiveTracks) -> None:
         return {**_agreement_record(store), "conflicts": open_conflicts}
 
     app.include_router(v1)
+
+
+def _cursor(after: str | None) -> tuple[float, str] | None:
+    """A notices cursor (`next` of the previous page): `start|id`."""
+    if after is None:
+        return None
+    start, sep, last = after.partition("|")
+    try:
+        value = float(start)
+    except ValueError:
+        value = math.nan
+    if not sep or not last or not math.isfinite(value):
+        raise BadRequest("`after` must be the `next` cursor of the previous page")
+    return value, last
 
 
 def _track_batch(body: object, party: str) -> list[TrackReport]:

@@ -170,10 +170,22 @@ class Store:
             self.bell.ring()
         return result
 
-    def list_items(self, party: Party, status: str | None = "active") -> list[dict[str, Any]]:
+    def list_items(
+        self,
+        party: Party,
+        status: str | None = "active",
+        *,
+        limit: int | None = None,
+        after: str | None = None,
+    ) -> list[dict[str, Any]]:
+        """A party's items by id; a page of `limit` of them after the id `after`."""
         query = select(items).where(items.c.party_id == party.id).order_by(items.c.item_id)
         if status is not None:
             query = query.where(items.c.status == status)
+        if after is not None:
+            query = query.where(items.c.item_id > after)
+        if limit is not None:
+            query = query.limit(limit)
         with self.db.reading() as conn:
             return [_item_record(row) for row in conn.execute(query)]
 
@@ -188,13 +200,33 @@ class Store:
 
     # -- notices -------------------------------------------------------------------------------
 
-    def list_conflicts(self, party: Party, status: str | None = None) -> list[dict[str, Any]]:
+    def list_conflicts(
+        self,
+        party: Party,
+        status: str | None = None,
+        *,
+        limit: int | None = None,
+        after: tuple[float, str] | None = None,
+    ) -> list[dict[str, Any]]:
+        """A party's notices by start; a page of `limit` after `(start_s, id)` of the last seen."""
         involved = (conflicts.c.a_party == party.id) | (conflicts.c.b_party == party.id)
         query = select(conflicts).where(involved).order_by(conflicts.c.start_s, conflicts.c.id)
         if status is not None:
             query = query.where(conflicts.c.status == status)
+        if after is not None:
+            start, last = after
+            query = query.where(
+                (conflicts.c.start_s > start)
+                | ((conflicts.c.start_s == start) & (conflicts.c.id > last))
+            )
+        if limit is not None:
+            query = query.limit(limit)
         with self.db.reading() as conn:
-            return [notice_view(row, party.id) for row in conn.execute(query)]
+            rows = list(conn.execute(query))
+        views = [notice_view(row, party.id) for row in rows]
+        for view, row in zip(views, rows, strict=True):
+            view["cursor"] = f"{row.start_s!r}|{row.id}"
+        return views
 
     def get_conflict(self, party: Party, conflict_id: str) -> dict[str, Any]:
         with self.db.reading() as conn:
