@@ -8,7 +8,7 @@ report); malformed messages are counted in the feed's `FeedStats` and logged (lo
 
 from __future__ import annotations
 
-from detente.feeds._intake import Clock, FeedError, FeedStats, TrackSink
+from detente.feeds._intake import Clock, Feed, FeedError, FeedStats, TrackSink
 from detente.feeds.cot import CotTcpListener, CotUdpListener
 from detente.feeds.sbs import SBS_PORT, SbsClient
 from detente.feeds.sender import CotSender, Endpoint, parse_endpoint
@@ -21,6 +21,7 @@ __all__ = [
     "CotTcpListener",
     "CotUdpListener",
     "Endpoint",
+    "Feed",
     "FeedError",
     "FeedStats",
     "SbsClient",

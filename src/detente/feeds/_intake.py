@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import logging
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TypeVar
+from types import TracebackType
+from typing import Self, TypeVar
 
 from detente.errors import DetenteError
 from detente.interop.cot import NotATrackError, TrackFormatError, parse_event
 from detente.model import TrackReport
 
-__all__ = ["Clock", "FeedError", "FeedStats", "Intake", "TrackSink"]
+__all__ = ["Clock", "Feed", "FeedError", "FeedStats", "Intake", "TrackSink"]
 
 logger = logging.getLogger("detente.feeds")
 
@@ -117,3 +119,45 @@ class Intake:
             logger.exception("%s: the sink refused the report of %s", self.name, report.uid)
         else:
             self.stats.reports += 1
+
+
+class Feed(ABC):
+    """What every feed has: its counters, its name and party; `start()`/`close()` or
+    `async with`."""
+
+    _intake: Intake
+
+    @property
+    def stats(self) -> FeedStats:
+        """The feed's counters."""
+        return self._intake.stats
+
+    @property
+    def name(self) -> str:
+        """What the feed is, where, and whose tracks it carries."""
+        return self._intake.name
+
+    @property
+    def party(self) -> str:
+        """The party whose tracks the feed carries."""
+        return self._intake.party
+
+    @abstractmethod
+    async def start(self) -> None:
+        """Start reading (or connecting)."""
+
+    @abstractmethod
+    async def close(self) -> None:
+        """Stop and release the socket."""
+
+    async def __aenter__(self) -> Self:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        trace: TracebackType | None,
+    ) -> None:
+        await self.close()

@@ -14,11 +14,8 @@ import contextlib
 import logging
 import ssl as _ssl
 import time
-from abc import ABC, abstractmethod
-from types import TracebackType
-from typing import Self
 
-from detente.feeds._intake import Clock, FeedStats, Intake, TrackSink
+from detente.feeds._intake import Clock, Feed, Intake, TrackSink
 from detente.interop.cot import MAX_EVENT_BYTES, CotStreamSplitter, TrackFormatError
 
 __all__ = ["CotTcpListener", "CotUdpListener"]
@@ -28,52 +25,16 @@ logger = logging.getLogger("detente.feeds")
 _READ_BYTES = 65_536
 
 
-class _Listener(ABC):
-    """Start/stop plumbing shared by the listeners."""
+class _Listener(Feed):
+    """A feed that listens on host:port."""
 
     host: str
     _port: int
-    _intake: Intake
-
-    @property
-    def stats(self) -> FeedStats:
-        """The listener's counters."""
-        return self._intake.stats
-
-    @property
-    def name(self) -> str:
-        """What the feed is, where, and whose tracks it carries."""
-        return self._intake.name
-
-    @property
-    def party(self) -> str:
-        """The party whose tracks the feed carries."""
-        return self._intake.party
 
     @property
     def port(self) -> int:
         """The port bound (valid once started)."""
         return self._port
-
-    @abstractmethod
-    async def start(self) -> None:
-        """Bind the socket and start reading."""
-
-    @abstractmethod
-    async def close(self) -> None:
-        """Stop reading and release the socket."""
-
-    async def __aenter__(self) -> Self:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self,
-        kind: type[BaseException] | None,
-        error: BaseException | None,
-        trace: TracebackType | None,
-    ) -> None:
-        await self.close()
 
 
 class CotUdpListener(_Listener):

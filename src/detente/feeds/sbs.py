@@ -6,10 +6,8 @@ import asyncio
 import contextlib
 import logging
 import time
-from types import TracebackType
-from typing import Self
 
-from detente.feeds._intake import Clock, FeedStats, Intake, TrackSink
+from detente.feeds._intake import Clock, Feed, Intake, TrackSink
 from detente.interop.sbs import SbsAggregator, TrackFormatError, parse_line
 
 __all__ = ["SBS_PORT", "SbsClient"]
@@ -21,7 +19,7 @@ SBS_PORT = 30003
 _LINE_LIMIT = 4096
 
 
-class SbsClient:
+class SbsClient(Feed):
     """Read SBS-1 lines from host:port as reports of `party`, merged per aircraft.
 
     Connects on `start()`, and whenever the connection fails or ends, tries again after
@@ -49,21 +47,6 @@ class SbsClient:
         self._connected = False
 
     @property
-    def stats(self) -> FeedStats:
-        """The client's counters."""
-        return self._intake.stats
-
-    @property
-    def name(self) -> str:
-        """What the feed is, where, and whose tracks it carries."""
-        return self._intake.name
-
-    @property
-    def party(self) -> str:
-        """The party whose tracks the feed carries."""
-        return self._intake.party
-
-    @property
     def connected(self) -> bool:
         """Whether a connection is open now."""
         return self._connected
@@ -80,18 +63,6 @@ class SbsClient:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
-
-    async def __aenter__(self) -> Self:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self,
-        kind: type[BaseException] | None,
-        error: BaseException | None,
-        trace: TracebackType | None,
-    ) -> None:
-        await self.close()
 
     async def _run(self) -> None:
         intake = self._intake

@@ -17,6 +17,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from detente.errors import AgreementError, PlanError, TrackError
+from detente.feeds import Feed
 from detente.interop._values import Invalid as BadValue
 from detente.interop._values import instant
 from detente.interop.agreement import parse_agreement
@@ -408,18 +409,11 @@ def add_routes(app: FastAPI, store: Store, live: LiveTracks) -> None:
 
     @v1.get("/admin/feeds", dependencies=admin_only, summary="Live-track feeds and counters")
     def admin_feeds(request: Request) -> dict[str, Any]:
-        feeds = []
-        for service in getattr(request.app.state, "services", ()):
-            stats = getattr(service, "stats", None)
-            if stats is None:
-                continue
-            feeds.append(
-                {
-                    "name": getattr(service, "name", type(service).__name__),
-                    "party": getattr(service, "party", None),
-                    **dataclasses.asdict(stats),
-                }
-            )
+        feeds = [
+            {"name": s.name, "party": s.party, **dataclasses.asdict(s.stats)}
+            for s in getattr(request.app.state, "services", ())
+            if isinstance(s, Feed)
+        ]
         return {
             "feeds": feeds,
             "tracks": len(live.picture.board),
