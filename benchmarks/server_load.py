@@ -30,7 +30,6 @@ import argparse
 import asyncio
 import datetime as dt
 import os
-import platform
 import re
 import resource
 import socket
@@ -49,7 +48,7 @@ import httpx
 import numpy as np
 import orjson
 
-from benchmarks import scenario
+from benchmarks import scenario, strategic
 from benchmarks.strategic import detente_command
 
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432"
@@ -527,20 +526,8 @@ def engine_alone(
 
 
 def machine() -> dict[str, Any]:
-    model = ""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return {
-        "cpu": model,
-        "cores": os.cpu_count(),
-        "python": platform.python_version(),
-        "date": dt.date.today().isoformat(),
-    }
+    """The machine (as the strategic benchmark reports it) and the day."""
+    return {**strategic.machine(), "date": dt.date.today().isoformat()}
 
 
 def parse_load(text: str) -> tuple[int, float]:

@@ -27,8 +27,6 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import math
-import os
-import platform
 import resource
 import statistics
 import sys
@@ -38,6 +36,7 @@ from typing import Any
 
 import numpy as np
 
+from benchmarks import strategic
 from detente.geo import LocalFrame
 from detente.tactical import cpa
 from detente.tactical.arrays import TrackArrays
@@ -270,16 +269,9 @@ def differences(
 
 
 def machine() -> dict[str, Any]:
-    model = platform.processor() or "unknown"
-    with open("/proc/cpuinfo", encoding="utf-8") as cpuinfo:
-        for line in cpuinfo:
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
+    """The machine (as the strategic benchmark reports it), numpy's version and the time."""
     return {
-        "cpu": model,
-        "cores": os.cpu_count(),
-        "python": platform.python_version(),
+        **strategic.machine(),
         "numpy": np.__version__,
         "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
     }
