@@ -3,8 +3,8 @@
 On a fresh store (a SQLite file in a temporary folder, or a new PostgreSQL database that is
 dropped at the end), with four parties made by `detente party add`:
 
-1. `detente serve` starts as a subprocess (uvicorn, one process) with its exercise clock at the
-   start of the scenario's day, so every flight of the day is active;
+1. `detente serve` starts as a subprocess (uvicorn, plus its pass process) with its exercise
+   clock at the start of the scenario's day, so every flight of the day is active;
 2. **preload**: the flights of a seeded theatre scenario (`benchmarks.scenario`, `--items`
    flights, four parties) are sent with `POST /v1/plans`, 1,000 a request;
 3. **load**: plans of new flights from a second scenario of the same size (seed + 1: the same
@@ -22,6 +22,11 @@ dropped at the end), with four parties made by `detente party add`:
 
     python -m benchmarks.server_load --backend sqlite --items 50000 --seed 1 \\
         --load 1x300 --load 10x30 --duration 60 --notices 200 --json server-sqlite.json
+
+With `--reuse DIR` the preloaded store is kept in DIR (a SQLite file, or a PostgreSQL database
+used as a template) and later runs of the same backend, size and seed start from a copy of it;
+the server is restarted after a preload either way. The server's CPU time counts its child
+processes.
 """
 
 from __future__ import annotations
@@ -32,14 +37,16 @@ import datetime as dt
 import os
 import re
 import resource
+import shutil
 import socket
+import sqlite3
 import subprocess
 import sys
 import tempfile
 import time
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -73,9 +80,16 @@ def percentiles(values: list[float]) -> dict[str, float]:
 
 
 def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process (Linux)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    """User + system CPU time of a process and of its child processes (Linux)."""
+    total = 0.0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if stat.parent.name == str(pid) or int(fields[1]) == pid:
+            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
 
 
 def own_cpu_seconds() -> float:
@@ -86,20 +100,70 @@ def own_cpu_seconds() -> float:
 # -- the store and the server ------------------------------------------------------------------
 
 
+@dataclass
+class SavedStore:
+    """A preloaded store kept in `folder` for later runs of the same backend, size and seed:
+    a SQLite file, or a PostgreSQL database used as the template of the next ones."""
+
+    folder: Path
+    backend: str
+    items: int
+    seed: int
+    pg_admin: str
+
+    @property
+    def name(self) -> str:
+        return f"detente_saved_{self.backend}_{self.items}_{self.seed}"
+
+    @property
+    def keys_file(self) -> Path:
+        return self.folder / f"{self.name}.keys.json"
+
+    def keys(self) -> dict[str, str]:
+        return orjson.loads(self.keys_file.read_bytes()) if self.keys_file.exists() else {}
+
+    def restore(self, target: str) -> None:
+        if self.backend == "sqlite":
+            shutil.copyfile(self.folder / f"{self.name}.db", target)
+
+    def save(self, db: str, keys: dict[str, str]) -> None:
+        """Keep `db` (its server stopped) and its parties' keys."""
+        self.folder.mkdir(parents=True, exist_ok=True)
+        if self.backend == "sqlite":
+            copy = self.folder / f"{self.name}.db"
+            with closing(sqlite3.connect(db)) as source, closing(sqlite3.connect(copy)) as to:
+                source.backup(to)
+        else:
+            import psycopg
+
+            with psycopg.connect(f"{self.pg_admin}/postgres", autocommit=True) as admin:
+                admin.execute(f'DROP DATABASE IF EXISTS "{self.name}"')
+                admin.execute(f'CREATE DATABASE "{self.name}" TEMPLATE "{db.rsplit("/", 1)[1]}"')
+        self.keys_file.write_bytes(orjson.dumps(keys))
+
+
 @contextmanager
-def fresh_store(backend: str, pg_admin: str) -> Iterator[str]:
-    """The URL of an empty store, removed afterwards."""
+def fresh_store(
+    backend: str, pg_admin: str, saved: SavedStore | None = None
+) -> Iterator[tuple[str, dict[str, str]]]:
+    """The URL of a store, removed afterwards, and its parties' keys: a copy of `saved` when it
+    holds one (keys given), else an empty store (no keys)."""
+    keys = saved.keys() if saved is not None else {}
     if backend == "sqlite":
         with tempfile.TemporaryDirectory(prefix="detente-load-") as tmp:
-            yield str(Path(tmp) / "detente.db")
+            path = str(Path(tmp) / "detente.db")
+            if keys and saved is not None:
+                saved.restore(path)
+            yield path, keys
         return
     import psycopg
 
     name = f"detente_load_{uuid.uuid4().hex[:8]}"
+    template = f' TEMPLATE "{saved.name}"' if keys and saved is not None else ""
     with psycopg.connect(f"{pg_admin}/postgres", autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
+        admin.execute(f'CREATE DATABASE "{name}"{template}')
     try:
-        yield f"{pg_admin}/{name}"
+        yield f"{pg_admin}/{name}", keys
     finally:
         with psycopg.connect(f"{pg_admin}/postgres", autocommit=True) as admin:
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
@@ -567,6 +631,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--pg-admin", default=PG_ADMIN, help="PostgreSQL server (trust auth)")
     parser.add_argument("--json", type=Path, help="write the results to this JSON file")
     parser.add_argument("--server-log", type=Path, help="write the server's stderr here")
+    parser.add_argument(
+        "--reuse",
+        type=Path,
+        help="keep the preloaded store in this folder and start later runs from a copy of it",
+    )
     args = parser.parse_args(argv)
     loads = args.load or [(1, 300.0)]
 
@@ -585,13 +654,22 @@ def main(argv: list[str] | None = None) -> int:
         "machine": machine(),
         "command": " ".join(["python -m benchmarks.server_load", *(argv or sys.argv[1:])]),
     }
-    with fresh_store(args.backend, args.pg_admin) as db:
-        keys = {party: add_party(db, party) for party in scenario.PARTIES}
+    saved = (
+        SavedStore(args.reuse, args.backend, args.items, args.seed, args.pg_admin)
+        if args.reuse
+        else None
+    )
+    with fresh_store(args.backend, args.pg_admin, saved) as (db, keys):
         port = free_port()
-        with serving(db, port, args.server_log) as server:
-            seconds = preload(port, keys, stored, db)
+        if not keys:
+            keys = {party: add_party(db, party) for party in scenario.PARTIES}
+            with serving(db, port, args.server_log):
+                seconds = preload(port, keys, stored, db)
             results["preload"] = {"seconds": seconds, "items_per_s": args.items / seconds}
             print(f"preloaded {args.items} flights in {seconds:.1f} s", file=sys.stderr)
+            if saved is not None:
+                saved.save(db, keys)
+        with serving(db, port, args.server_log) as server:
             results["loads"] = []
             for (size, rate), plans in zip(loads, phases, strict=True):
                 warmup = round(args.warmup * rate)

@@ -162,8 +162,15 @@ def serve(
     for value in [*options.cot_udp, *options.cot_tcp, *options.cot_tls, *options.sbs]:
         print(f"live tracks: {value}", flush=True)
     app = create_app(store, cycle_s=cycle, live=live, services=services, tile_url=tile_url)
+    warmed = store.warm()
+    if warmed:
+        print(f"{warmed} active items parsed", flush=True)
+    store.start_pass_process()
     _quiet_collector()
-    uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)
+    try:
+        uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)
+    finally:
+        store.close()
 
 
 def _quiet_collector() -> None:

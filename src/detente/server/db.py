@@ -30,6 +30,8 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 _STORE_LOCK = 1
 _LOG_LOCK = 2
 _MASK = (1 << 63) - 1
+#: Seconds between checkpoints of SQLite's write-ahead log.
+CHECKPOINT_S = 0.5
 
 
 def database_url(url: str) -> str:
@@ -56,6 +58,9 @@ class Database:
         self.is_sqlite = make_url(self.url).get_backend_name() == "sqlite"
         self.engine = _sqlite_engine(self.url) if self.is_sqlite else _postgres_engine(self.url)
         self._writer = threading.Lock()
+        self._checkpoints: _Checkpoints | None = None
+        if self.is_sqlite and make_url(self.url).database not in (None, "", ":memory:"):
+            self._checkpoints = _Checkpoints(self.engine)
 
     def migrate(self) -> None:
         """Bring the schema to the latest migration (Alembic)."""
@@ -71,6 +76,8 @@ class Database:
             command.upgrade(config, "head")
 
     def dispose(self) -> None:
+        if self._checkpoints is not None:
+            self._checkpoints.stop()
         self.engine.dispose()
 
     @contextmanager
@@ -83,6 +90,8 @@ class Database:
     def writing(self, whole_store: bool = False) -> Iterator[Connection]:
         """A write transaction; `whole_store` excludes every other writer."""
         if self.is_sqlite:
+            if self._checkpoints is not None:
+                self._checkpoints.start()
             with self._writer, self.engine.connect() as conn:
                 conn = conn.execution_options(immediate=True)
                 with conn.begin():
@@ -124,6 +133,41 @@ class Database:
             conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _LOG_LOCK})
 
 
+class _Checkpoints:
+    """SQLite: the write-ahead log copied into the database file by a thread of its own, every
+    `CHECKPOINT_S`, instead of by the commit that fills it (which would then wait for it).
+    Passive: it never blocks a reader or a writer. Started by the first write."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+
+    def start(self) -> None:
+        if self._thread is not None:
+            return
+        with self._lock:
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._run, name="sqlite-checkpoints", daemon=True
+                )
+                self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(5)
+
+    def _run(self) -> None:
+        while not self._stop.wait(CHECKPOINT_S):
+            try:
+                with self.engine.connect() as conn:
+                    conn.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)")
+            except Exception:  # a missed checkpoint is retried on the next tick
+                continue
+
+
 def _sqlite_engine(url: str) -> Engine:
     # A file: as many connections as request threads (40 in the server's pool), so that readers
     # never queue for one while a writer works. (A memory database keeps SQLAlchemy's pool.)
@@ -138,6 +182,9 @@ def _sqlite_engine(url: str) -> Engine:
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=FULL")
+        if not in_memory:
+            # Checkpoints run in a thread of their own (`_Checkpoints`), never in a commit.
+            cursor.execute("PRAGMA wal_autocheckpoint=0")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.close()
 

@@ -16,14 +16,16 @@ fails.
 
 from __future__ import annotations
 
+import logging
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import orjson
-from sqlalchemy import Connection, insert, select
+from sqlalchemy import Connection, func, insert, select
 
 from detente.detect import PlanIndex
 from detente.detect.cells import CellKeys, item_cells, query_keys
@@ -32,16 +34,24 @@ from detente.model import Agreement, Conflict, Item, ItemRef
 from .journal import Entry, append
 from .notices import group_pairs
 from .parties import Party, load_agreement
-from .schema import item_versions, items
+from .schema import cells, item_versions, items, log
 
 if TYPE_CHECKING:
+    from .passes import PassProcess
     from .plans import Change, PlanWriter, WriteResult
 
 __all__ = ["Groups", "groupable"]
 
+logger = logging.getLogger("detente.server")
+
 #: A group takes requests until it holds this many items or requests (a larger request goes alone).
 MAX_GROUP_ITEMS = 2_000
 MAX_GROUP_REQUESTS = 128
+#: Changes written between a group's pass and its commit that are caught up with; beyond, the
+#: pass is made again under the write lock.
+MAX_CATCH_UP = 2_000
+# Log entries that change the candidates of a pass.
+_CHANGES = ("item.written", "item.withdrawn", "item.expired", "agreement.adopted")
 
 
 def groupable(changes: Sequence[Change], parsed: Sequence[Item | None]) -> bool:
@@ -63,12 +73,29 @@ class _Pending:
     result: WriteResult | None = None
 
 
+@dataclass(slots=True, eq=False)
+class _Pass:
+    """The engine's pass over a group as read at log entry `since`: the group's cells and
+    query keys, the candidates' rows and items by pk (those met, at least), the conflicts."""
+
+    since: int
+    agreement: Agreement
+    members: list[_Pending]
+    cell_rows: CellKeys
+    queries: CellKeys
+    rows: dict[int, Any]
+    stored: dict[int, Item]
+    conflicts: list[Conflict]
+
+
 class Groups:
     """The queue of groupable requests of one `PlanWriter`; up to `leaders` groups at once."""
 
     def __init__(self, writer: PlanWriter, leaders: int = 1) -> None:
         self.writer = writer
         self.leaders = leaders
+        #: Where passes are made when not in this process (`PassProcess`).
+        self.process: PassProcess | None = None
         self._lock = threading.Lock()
         self._queue: list[_Pending] = []
         self._leading = 0
@@ -120,34 +147,194 @@ class Groups:
                 following.done.set()
 
     def _write(self, group: list[_Pending]) -> None:
+        # The engine's pass runs on a snapshot, outside the write lock (in the pass process
+        # when there is one), so that it overlaps the commit of the group before; under the
+        # lock only what was written since is checked.
+        found = self._prepare_outside(group)
+        if found is None:
+            return
+        self.commit(found, group)
+
+    def _prepare_outside(self, group: list[_Pending]) -> _Pass | None:
+        if self.process is not None:
+            try:
+                return self.process.prepare(group)
+            except BrokenProcessPool:
+                logger.exception("the pass process stopped; passes run in the server's process")
+                self.process = None
+        with self.writer.db.reading() as conn:
+            return self.prepare(conn, group)
+
+    def prepare(self, conn: Connection, group: list[_Pending]) -> _Pass | None:
+        """The engine's pass over the group on what `conn` sees; None when no request is left."""
+        since = int(conn.execute(select(func.coalesce(func.max(log.c.seq), 0))).scalar_one())
+        agreement = load_agreement(conn)
+        members = self._members(conn, group)
+        if not members:
+            return None
+        new_items = [item for p in members for item in p.items]
+        cell_rows = item_cells(new_items, agreement)
+        queries = query_keys(cell_rows, new_items)
+        rows = self._filed_near(conn, members, queries, agreement)
+        stored = self.writer.load_items(conn, {pk: r.version for pk, r in rows.items()})
+        index = PlanIndex(agreement, workers=1)
+        index.add([item for _, item in stored], check=False)
+        conflicts = index.add(new_items)
+        return _Pass(since, agreement, members, cell_rows, queries, rows, dict(stored), conflicts)
+
+    def commit(self, found: _Pass, group: list[_Pending]) -> None:
+        """Store a prepared pass, brought up to date with what was written since it was read."""
         writer = self.writer
         db = writer.db
         with db.writing() as conn:
-            agreement = load_agreement(conn)
-            members = self._members(conn, group)
-            if not members:
-                return
-            new_items = [item for p in members for item in p.items]
-            cell_rows = item_cells(new_items, agreement)
-            queries = query_keys(cell_rows, new_items)
+            cell_rows = found.cell_rows
             db.lock_cells(
                 conn, list(zip(cell_rows.grid.tolist(), cell_rows.key.tolist(), strict=True))
             )
-            rows = self._filed_near(conn, members, queries, agreement)
-            stored = writer.load_items(conn, {pk: r.version for pk, r in rows.items()})
-            index = PlanIndex(agreement, workers=1)
-            index.add([item for _, item in stored], check=False)
-            conflicts = index.add(new_items)
+            if not self._catch_up(conn, found):
+                # Too much changed (a new agreement, an id of the group taken): again, locked.
+                again = self.prepare(conn, group)
+                if again is None:
+                    return
+                found = again
+            members, agreement = found.members, found.agreement
+            conflicts = found.conflicts
             met = {ref for c in conflicts for ref in (c.a, c.b)}
-            known = {ref: (pk, item) for pk, item in stored if (ref := item.ref) in met}
-            found = _attribute(
-                conflicts, members, {ref: rows[pk] for ref, (pk, _) in known.items()}, agreement
+            known = {
+                ref: (pk, item) for pk, item in found.stored.items() if (ref := item.ref) in met
+            }
+            attributed = _attribute(
+                conflicts,
+                members,
+                {ref: found.rows[pk] for ref, (pk, _) in known.items()},
+                agreement,
             )
             pks = self._store_items(conn, members)
             writer._insert_cells(conn, cell_rows, np.asarray(pks, np.int64))
-            entries, views = self._store_conflicts(conn, members, pks, known, found, agreement)
+            entries, views = self._store_conflicts(conn, members, pks, known, attributed, agreement)
             append(db, conn, members[0].now, entries)
         self._answer(members, pks, views)
+
+    def _catch_up(self, conn: Connection, found: _Pass) -> bool:
+        """Bring `found` up to what `conn` sees: candidates changed, withdrawn or expired since
+        it was read leave it, and items written since under its cells join it and are checked
+        against the group's items. False when that cannot be done (a new agreement; an id of
+        the group now taken; too much written since)."""
+        entries = conn.execute(
+            select(log.c.kind, log.c.party_id, log.c.body)
+            .where(log.c.seq > found.since, log.c.kind.in_(_CHANGES))
+            .limit(MAX_CATCH_UP + 1)
+        ).all()
+        if not entries:
+            return True
+        if len(entries) > MAX_CATCH_UP or any(e.kind == "agreement.adopted" for e in entries):
+            return False
+        written: dict[int, set[str]] = {}
+        # Only new items written since (version 1): no stored row changed.
+        only_new = True
+        for entry in entries:
+            body = orjson.loads(entry.body)
+            if entry.kind == "item.written":
+                written.setdefault(int(entry.party_id), set()).add(body["id"])
+            only_new = only_new and entry.kind == "item.written" and body["version"] == 1
+        for pending in found.members:
+            if not written.get(pending.party.id, set()).isdisjoint(
+                c.item_id for c in pending.changes
+            ):
+                return False
+        now = self._rows(conn, () if only_new else found.rows.keys(), written)
+        gone = set()
+        if not only_new:
+            gone = {
+                pk
+                for pk, row in found.rows.items()
+                if (current := now.get(pk)) is None
+                or current.version != row.version
+                or current.status != "active"
+            }
+        changed = {pk: row for pk, row in now.items() if pk not in found.rows or pk in gone}
+        fresh = self._fresh(conn, found, changed)
+        if not gone and not fresh:
+            return True
+        # Conflicts are of pairs: those with gone candidates go, those of the fresh ones with
+        # the group's items come (an index of the group's items alone finds them).
+        gone_refs = {found.stored[pk].ref for pk in gone if pk in found.stored}
+        for pk in gone:
+            found.rows.pop(pk, None)
+            found.stored.pop(pk, None)
+        conflicts = [c for c in found.conflicts if c.a not in gone_refs and c.b not in gone_refs]
+        if fresh:
+            fresh_items = self.writer.load_items(conn, {pk: r.version for pk, r in fresh.items()})
+            found.rows.update(fresh)
+            found.stored.update(fresh_items)
+            ours = [item for p in found.members for item in p.items]
+            index = PlanIndex(found.agreement, workers=1)
+            index.add(ours, check=False)
+            refs = {item.ref for item in ours}
+            conflicts += [
+                c
+                for c in index.add([item for _, item in fresh_items])
+                if (c.a in refs) != (c.b in refs)
+            ]
+            conflicts.sort(key=lambda c: (c.start, c.a, c.b, c.kind.value, c.end))
+        found.conflicts = conflicts
+        return True
+
+    @staticmethod
+    def _rows(conn: Connection, pks: Iterable[int], written: dict[int, set[str]]) -> dict[int, Any]:
+        """The current rows of the items `pks` and of the items `written` by each party."""
+        columns = (
+            items.c.pk,
+            items.c.version,
+            items.c.party_id,
+            items.c.status,
+            items.c.start_s,
+            items.c.end_s,
+        )
+        out: dict[int, Any] = {}
+        ordered = sorted(pks)
+        for first in range(0, len(ordered), 500):
+            query = select(*columns).where(items.c.pk.in_(ordered[first : first + 500]))
+            out.update((int(r.pk), r) for r in conn.execute(query))
+        for party_id, ids in written.items():
+            listed = sorted(ids)
+            for first in range(0, len(listed), 500):
+                query = select(*columns).where(
+                    items.c.party_id == party_id, items.c.item_id.in_(listed[first : first + 500])
+                )
+                out.update((int(r.pk), r) for r in conn.execute(query))
+        return out
+
+    def _fresh(self, conn: Connection, found: _Pass, rows: dict[int, Any]) -> dict[int, Any]:
+        """Of the rows written since the pass was read, those the group's requests would
+        have fetched as candidates: filed under their query keys and passing their filters."""
+        active = sorted(pk for pk, row in rows.items() if row.status == "active")
+        if not active:
+            return {}
+        filed_pk, filed_grid, filed_key = [], [], []
+        for first in range(0, len(active), 500):
+            query = select(cells.c.item_pk, cells.c.grid, cells.c.key).where(
+                cells.c.item_pk.in_(active[first : first + 500])
+            )
+            for pk, grid, key in conn.execute(query):
+                filed_pk.append(pk)
+                filed_grid.append(grid)
+                filed_key.append(key)
+        pk_of = np.asarray(filed_pk, np.int64)
+        grid_of = np.asarray(filed_grid, np.int64)
+        key_of = np.asarray(filed_key, np.int64)
+        out: dict[int, Any] = {}
+        wanted = _party_queries(found.members, found.queries, found.agreement)
+        for party_id, (mine, after, hi) in wanted.items():
+            shared = np.zeros(len(pk_of), bool)
+            for grid in np.unique(mine.grid).tolist():
+                on_grid = grid_of == grid
+                shared[on_grid] = np.isin(key_of[on_grid], mine.key[mine.grid == grid])
+            for pk in np.unique(pk_of[shared]).tolist():
+                row = rows[pk]
+                if _passes(row, party_id, after, hi, found.agreement):
+                    out[pk] = row
+        return out
 
     def _filed_near(
         self, conn: Connection, members: list[_Pending], queries: CellKeys, agreement: Agreement
@@ -155,26 +342,10 @@ class Groups:
         """The stored rows of the active items the group's requests may meet, by pk: filed
         under their cells, of another party (unless the agreement compares one's own items),
         within their windows; one lookup for the requests of each party."""
-        from .plans import search_window
-
-        owner = np.repeat(np.arange(len(members)), [len(p.items) for p in members])[queries.item]
-        of_party: dict[int, list[int]] = {}
-        for k, pending in enumerate(members):
-            of_party.setdefault(pending.party.id, []).append(k)
         rows: dict[int, Any] = {}
-        for party_id, ks in of_party.items():
-            mask = np.isin(owner, ks)
-            mine = CellKeys(queries.item[mask], queries.grid[mask], queries.key[mask])
-            windows = [search_window(members[k].items, agreement) for k in ks]
-            after = min(max(members[k].now, lo) for k, (lo, _) in zip(ks, windows, strict=True))
-            hi = max(hi for _, hi in windows)
+        for party_id, (mine, after, hi) in _party_queries(members, queries, agreement).items():
             for pk, row in self.writer.filed_under(conn, mine).items():
-                if (
-                    row.status == "active"
-                    and row.end_s > after
-                    and row.start_s < hi
-                    and (agreement.include_own or row.party_id != party_id)
-                ):
+                if row.status == "active" and _passes(row, party_id, after, hi, agreement):
                     rows[pk] = row
         return rows
 
@@ -305,6 +476,36 @@ class Groups:
                 conflicts=conflict_views,
                 resolved=[],
             )
+
+
+def _party_queries(
+    members: list[_Pending], queries: CellKeys, agreement: Agreement
+) -> dict[int, tuple[CellKeys, float, float]]:
+    """For each party of the group: the query keys of its requests, and the window
+    `(after, hi)` a candidate must reach into (`after`: no earlier than the requests' clock)."""
+    from .plans import search_window
+
+    owner = np.repeat(np.arange(len(members)), [len(p.items) for p in members])[queries.item]
+    of_party: dict[int, list[int]] = {}
+    for k, pending in enumerate(members):
+        of_party.setdefault(pending.party.id, []).append(k)
+    out: dict[int, tuple[CellKeys, float, float]] = {}
+    for party_id, ks in of_party.items():
+        mask = np.isin(owner, ks)
+        mine = CellKeys(queries.item[mask], queries.grid[mask], queries.key[mask])
+        windows = [search_window(members[k].items, agreement) for k in ks]
+        after = min(max(members[k].now, lo) for k, (lo, _) in zip(ks, windows, strict=True))
+        out[party_id] = (mine, after, max(hi for _, hi in windows))
+    return out
+
+
+def _passes(row: Any, party_id: int, after: float, hi: float, agreement: Agreement) -> bool:
+    """Whether a stored row is a candidate of a party's requests (its status aside)."""
+    return (
+        row.end_s > after
+        and row.start_s < hi
+        and (agreement.include_own or row.party_id != party_id)
+    )
 
 
 def _attribute(

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 import orjson
-from sqlalchemy import Connection, bindparam, delete, insert, or_, select, update
+from sqlalchemy import Connection, delete, insert, or_, select, update
 
 from detente.detect import PlanIndex
 from detente.detect.cells import item_cells, query_keys
@@ -32,6 +32,7 @@ from .groups import Groups, groupable
 from .journal import Entry, append
 from .notices import PairConflict, disclose, group_pairs, notice_view
 from .parties import Party, load_agreement, party_names, store_agreement
+from .passes import Candidate
 from .problems import Conflict, Invalid, NotFound, PreconditionRequired, plan_error_record
 from .schema import cells, conflicts, item_versions, items
 
@@ -69,10 +70,9 @@ class ItemCache:
         self._items: OrderedDict[tuple[int, int], Item] = OrderedDict()
 
     def get(self, key: tuple[int, int]) -> Item | None:
-        item = self._items.get(key)
-        if item is not None:
-            self._items.move_to_end(key)
-        return item
+        # First in, first out: cheaper than least recently used, and the cache holds every
+        # active item of a theatre.
+        return self._items.get(key)
 
     def put(self, key: tuple[int, int], item: Item) -> None:
         self._items[key] = item
@@ -112,8 +112,9 @@ class PlanWriter:
     def __init__(self, db: Database, cache: ItemCache) -> None:
         self.db = db
         self.cache = cache
-        # SQLite writes one transaction at a time; PostgreSQL's writers can run side by side.
-        self.groups = Groups(self, leaders=1 if db.is_sqlite else 2)
+        # Groups overlap: one's engine pass runs while another commits (measured: three at
+        # once answered more plans a second, sooner, than two).
+        self.groups = Groups(self, leaders=3)
 
     # -- checking the input --------------------------------------------------------------------
 
@@ -407,17 +408,19 @@ class PlanWriter:
         }
         return self.load_items(conn, found)
 
-    def filed_under(self, conn: Connection, queries: Any) -> dict[int, Any]:
+    def filed_under(self, conn: Connection, queries: Any) -> dict[int, Candidate]:
         """The stored items filed under the `(grid, key)` rows of `queries`, by pk."""
-        found: dict[int, Any] = {}
+        found: dict[int, Candidate] = {}
+        mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
         for grid in np.unique(queries.grid).tolist():
             keys = np.unique(queries.key[queries.grid == grid]).tolist()
             for chunk in _chunks(keys):
                 # Only the cells are constrained, so that the planner walks the cell index
                 # (SQLite without statistics would scan every active item by its end); the
-                # callers check the rest.
-                for row in conn.execute(_FILED_UNDER, {"grid": grid, "keys": chunk}).all():
-                    found[int(row.pk)] = row
+                # callers check the rest. Straight to the driver: many rows, every write.
+                sql = _FILED_UNDER.format(keys=", ".join([mark] * len(chunk)), mark=mark)
+                for row in conn.exec_driver_sql(sql, (grid, *chunk)).fetchall():
+                    found[row[0]] = Candidate(*row)
         return found
 
     def load_items(self, conn: Connection, versions: dict[int, int]) -> list[tuple[int, Item]]:
@@ -724,17 +727,9 @@ class PlanWriter:
 
 
 _FILED_UNDER = (
-    select(
-        items.c.pk,
-        items.c.version,
-        items.c.party_id,
-        items.c.status,
-        items.c.start_s,
-        items.c.end_s,
-    )
-    .distinct()
-    .select_from(cells.join(items, items.c.pk == cells.c.item_pk))
-    .where(cells.c.grid == bindparam("grid"), cells.c.key.in_(bindparam("keys", expanding=True)))
+    "SELECT DISTINCT items.pk, items.version, items.party_id, items.status, items.start_s,"
+    " items.end_s FROM cells JOIN items ON items.pk = cells.item_pk"
+    ' WHERE cells.grid = {mark} AND cells."key" IN ({keys})'
 )
 
 

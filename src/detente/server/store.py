@@ -79,7 +79,16 @@ class Store:
         self.db.migrate()
         return self
 
+    def start_pass_process(self) -> None:
+        """Make the engine's passes over new plans in a process of their own (`passes`)."""
+        from .passes import PassProcess
+
+        self.writer.groups.process = PassProcess(self.db.url)
+
     def close(self) -> None:
+        process, self.writer.groups.process = self.writer.groups.process, None
+        if process is not None:
+            process.close()
         self.db.dispose()
 
     # -- parties and the agreement ------------------------------------------------------------
@@ -302,6 +311,20 @@ class Store:
                 conn, party, agreement, queries, probes, set(), self.clock()
             )
         return [item for _, item in found]
+
+    def warm(self) -> int:
+        """Parse the active items into the write path's cache, newest first, as many as it
+        holds, so that the first writes after a start find their candidates parsed; returns
+        how many were parsed."""
+        query = (
+            select(items.c.pk, items.c.version)
+            .where(items.c.status == "active")
+            .order_by(items.c.pk.desc())
+            .limit(self.writer.cache.size)
+        )
+        with self.db.reading() as conn:
+            versions = {int(pk): int(v) for pk, v in conn.execute(query)}
+            return len(self.writer.load_items(conn, versions))
 
     def publish(self, entries: list[Entry], at: float | None = None) -> None:
         """Append events that change no stored state (live-track alerts) to the log and feeds."""

@@ -1,0 +1,122 @@
+"""The engine's pass over a group of new plans, in a process of its own.
+
+The server's process answers HTTP, stores and commits; the pass (candidates fetched through the
+cell index, their items, the engine on them and the group's items) is most of a write's
+interpreter time, so it runs beside it, on the other core, in a process that reads the same
+store through its own connections and keeps its own cache of parsed items. The pass reads a
+snapshot; the commit in the server's process catches up with what was written since
+(`Groups.commit`), exactly as for a pass made in a thread.
+"""
+
+from __future__ import annotations
+
+import gc
+import multiprocessing
+import os
+import threading
+import time
+from concurrent.futures import ProcessPoolExecutor
+from typing import TYPE_CHECKING, NamedTuple
+
+if TYPE_CHECKING:
+    from detente.model import Item
+
+    from .groups import Groups, _Pass, _Pending
+    from .parties import Party
+
+__all__ = ["Candidate", "PassProcess"]
+
+#: How often the pass process looks whether the server's process is still there, seconds.
+PARENT_CHECK_S = 0.5
+
+# The worker process's own write path (its store, cache and groups), set by `_start`.
+_groups: Groups | None = None
+
+
+class Candidate(NamedTuple):
+    """The stored row of a candidate item, as a pass keeps it."""
+
+    pk: int
+    version: int
+    party_id: int
+    status: str
+    start_s: float
+    end_s: float
+
+
+# A request as sent to the process: party, item ids, parsed items, clock.
+_Request = tuple["Party", list[str], list["Item"], float]
+
+
+class PassProcess:
+    """One process that makes the engine's passes of `Groups` on the store at `url`."""
+
+    def __init__(self, url: str) -> None:
+        self._pool = ProcessPoolExecutor(
+            1,
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=_start,
+            initargs=(url, os.getpid()),
+        )
+        # Started now, so that the first write does not wait for the process to come up.
+        self._pool.submit(_ready).result()
+
+    def prepare(self, group: list[_Pending]) -> _Pass | None:
+        """The pass over `group`, its members given back as the requests of `group`."""
+        requests: list[_Request] = [
+            (p.party, [c.item_id for c in p.changes], p.items, p.now) for p in group
+        ]
+        found, members = self._pool.submit(_prepare, requests).result()
+        if found is not None:
+            found.members = [group[k] for k in members]
+        return found
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _start(url: str, parent: int) -> None:
+    from .store import Store
+
+    global _groups
+    threading.Thread(target=_exit_with, args=(parent,), daemon=True).start()
+    store = Store(url)
+    store.warm()
+    _groups = store.writer.groups
+    # The cached items live as long as the process: out of the collector's reach.
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(20_000, 50, 100)
+
+
+def _exit_with(parent: int) -> None:
+    """End this process when the server's is gone (even killed, with no time to stop it)."""
+    while os.getppid() == parent:
+        time.sleep(PARENT_CHECK_S)
+    os._exit(0)
+
+
+def _ready() -> bool:
+    return _groups is not None
+
+
+def _prepare(requests: list[_Request]) -> tuple[_Pass | None, list[int]]:
+    from .groups import _Pending
+    from .plans import Change
+
+    assert _groups is not None
+    group = [
+        _Pending(party, [Change(item_id, None) for item_id in ids], items, now)
+        for party, ids, items, now in requests
+    ]
+    with _groups.writer.db.reading() as conn:
+        found = _groups.prepare(conn, group)
+    if found is None:
+        return None, []
+    position = {id(p): k for k, p in enumerate(group)}
+    members = [position[id(p)] for p in found.members]
+    # What the commit needs, and no more: the candidates' rows, the items met.
+    met = {ref for c in found.conflicts for ref in (c.a, c.b)}
+    found.stored = {pk: item for pk, item in found.stored.items() if item.ref in met}
+    found.members = []
+    return found, members

@@ -1,0 +1,232 @@
+"""Group commit: the engine's pass made on a snapshot, and caught up at commit with what was
+written since; passes made in a process of their own give the answers of passes in a thread."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from detente.server.clock import Clock
+from detente.server.groups import _Pending
+from detente.server.parties import Party
+from detente.server.plans import Change
+from detente.server.store import Store
+
+from .conftest import DAY
+from .plans import crossing_flight, distant_flight, flight
+
+NOW = DAY
+
+
+def _write(store: Store, party: Party, *features: dict[str, Any], if_match: int | None = None):
+    changes = [Change(f["id"], f, if_match) for f in features]
+    return store.write(party, changes, source="t")
+
+
+def _pending(store: Store, party: Party, *features: dict[str, Any]) -> _Pending:
+    changes = [Change(f["id"], f) for f in features]
+    parsed = store.writer.parse(party, changes, NOW, "t")
+    return _Pending(party, changes, [i for i in parsed if i is not None], NOW)
+
+
+def _open_pairs(store: Store, party: Party) -> set[tuple[str, str]]:
+    """(own id, other party) of a party's open notices."""
+    return {(n["own"]["id"], n["other"]["party"]) for n in store.list_conflicts(party, "open")}
+
+
+def _open_by_other(store: Store, party: Party) -> list[str]:
+    """The other items of a party's open conflicts, by the store's rows (ids are not shown)."""
+    from sqlalchemy import select
+
+    from detente.server.schema import conflicts, items
+
+    with store.db.reading() as conn:
+        rows = conn.execute(
+            select(conflicts.c.a_pk, conflicts.c.b_pk, conflicts.c.a_party).where(
+                conflicts.c.status == "open"
+            )
+        ).all()
+        other = [r.b_pk if r.a_party == party.id else r.a_pk for r in rows]
+        ids = dict(conn.execute(select(items.c.pk, items.c.item_id)).all())
+    return sorted(ids[pk] for pk in other)
+
+
+@pytest.fixture
+def parties(store: Store) -> tuple[Party, Party]:
+    return store.add_party("blue")[0], store.add_party("red")[0]
+
+
+def test_a_pass_catches_up_with_what_was_written_meanwhile(
+    store: Store, parties: tuple[Party, Party]
+) -> None:
+    """Between the pass and its commit: a clashing item is filed, a candidate the pass met is
+    withdrawn, another is moved away. The commit answers as if it had come after them."""
+    blue, red = parties
+    _write(store, red, crossing_flight("r-withdrawn"), crossing_flight("r-moved"))
+    _write(store, red, crossing_flight("r-kept"))
+    groups = store.writer.groups
+    pending = _pending(store, blue, flight("b-1"))
+    with store.db.reading() as conn:
+        found = groups.prepare(conn, [pending])
+    assert found is not None
+    assert len(found.conflicts) == 3  # the three red flights, as the snapshot has them
+
+    _write(store, red, crossing_flight("r-new"))
+    store.write(red, [Change("r-withdrawn", None, 1)], source="t")
+    _write(store, red, distant_flight("r-moved"), if_match=1)
+    groups.commit(found, [pending])
+
+    assert pending.result is not None
+    told = pending.result.conflicts
+    assert len(told) == 2
+    assert _open_by_other(store, blue) == ["r-kept", "r-new"]
+    assert _open_pairs(store, red) == {("r-kept", "blue"), ("r-new", "blue")}
+
+
+def test_a_pass_whose_id_was_taken_meanwhile_is_not_stored(
+    store: Store, parties: tuple[Party, Party]
+) -> None:
+    blue, red = parties
+    _write(store, red, crossing_flight("r-1"))
+    groups = store.writer.groups
+    pending = _pending(store, blue, flight("b-1"))
+    with store.db.reading() as conn:
+        found = groups.prepare(conn, [pending])
+    assert found is not None
+    _write(store, blue, distant_flight("b-1"))
+    groups.commit(found, [pending])
+    # The request goes alone after that (and is told the id exists): nothing of it was stored.
+    assert pending.result is None
+    assert [i["feature"]["geometry"] for i in store.list_items(blue)] == [
+        distant_flight("b-1")["geometry"]
+    ]
+    assert _open_by_other(store, blue) == []
+
+
+def test_a_new_agreement_meanwhile_makes_the_pass_again(
+    store: Store, parties: tuple[Party, Party]
+) -> None:
+    from dataclasses import replace
+
+    blue, red = parties
+    # 20 km apart: no conflict under the default 5 NM, one under 20 NM.
+    _write(store, red, flight("r-1", [(36.0, 36.2, 6000.0), (37.0, 36.2, 6000.0)]))
+    groups = store.writer.groups
+    pending = _pending(store, blue, flight("b-1"))
+    with store.db.reading() as conn:
+        found = groups.prepare(conn, [pending])
+    assert found is not None and found.conflicts == []
+    store.set_agreement(replace(store.agreement(), horizontal_m=20 * 1852.0))
+    groups.commit(found, [pending])
+    assert pending.result is not None and len(pending.result.conflicts) == 1
+    assert _open_by_other(store, blue) == ["r-1"]
+
+
+@pytest.fixture
+def twin_stores(store_url: str, tmp_path) -> Iterator[tuple[Store, Store]]:
+    """Two empty stores on the backend; the second makes its passes in a process."""
+    if store_url.startswith("postgresql"):
+        import uuid
+
+        import psycopg
+
+        base = store_url.rsplit("/", 1)[0]
+        name = f"detente_twin_{uuid.uuid4().hex[:8]}"
+        with psycopg.connect(store_url, autocommit=True) as admin:
+            admin.execute(f'CREATE DATABASE "{name}"')
+        other_url = f"{base}/{name}"
+    else:
+        other_url = str(tmp_path / "twin.db")
+        name = ""
+    a = Store(store_url, clock=Clock(start=DAY)).migrate()
+    b = Store(other_url, clock=Clock(start=DAY)).migrate()
+    b.start_pass_process()
+    assert b.writer.groups.process is not None
+    try:
+        yield a, b
+    finally:
+        a.close()
+        b.close()
+        if name:
+            import psycopg
+
+            with psycopg.connect(store_url, autocommit=True) as admin:
+                admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def test_passes_in_a_process_answer_as_passes_in_a_thread(
+    twin_stores: tuple[Store, Store],
+) -> None:
+    answers = []
+    for store in twin_stores:
+        blue, _ = store.add_party("blue")
+        red, _ = store.add_party("red")
+        got = []
+        got.append(_write(store, red, crossing_flight("r-1"), distant_flight("r-2")))
+        got.append(
+            _write(
+                store,
+                blue,
+                flight("b-1"),
+                flight("b-2", [(36.0, 36.01, 6000.0), (37.0, 36.01, 6000.0)]),
+            )
+        )
+        got.append(_write(store, blue, crossing_flight("b-3")))
+        got.append(_write(store, red, flight("r-3"), distant_flight("r-4")))
+        answers.append(
+            (
+                [
+                    (
+                        r.items,
+                        [(c["kind"], c["own"]["id"], c["start"], c["end"]) for c in r.conflicts],
+                    )
+                    for r in got
+                ],
+                _open_pairs(store, blue),
+                _open_pairs(store, red),
+            )
+        )
+    assert answers[0] == answers[1]
+    assert len(answers[1][1]) == 3
+    # The process made the passes (it did not stop and leave them to the server's process).
+    assert twin_stores[1].writer.groups.process is not None
+
+
+def test_the_pass_process_ends_when_the_server_is_killed(tmp_path) -> None:
+    """A server killed outright (no time to stop anything) leaves no pass process behind."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    script = (
+        "import os, sys, time\n"
+        "from detente.server.store import Store\n"
+        f"store = Store({str(tmp_path / 'k.db')!r}).migrate()\n"
+        "store.start_pass_process()\n"
+        "print(*store.writer.groups.process._pool._processes, flush=True)\n"
+        "time.sleep(60)\n"
+    )
+    server = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    assert server.stdout is not None
+    children = [int(pid) for pid in server.stdout.readline().split()]
+    assert len(children) == 1
+    os.kill(children[0], 0)  # running
+    server.send_signal(signal.SIGKILL)
+    server.wait()
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            # Gone, or ended and not yet reaped (a zombie: state Z).
+            state = Path(f"/proc/{children[0]}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except FileNotFoundError:
+            return
+        if state == "Z":
+            return
+        time.sleep(0.1)
+    os.kill(children[0], signal.SIGKILL)
+    raise AssertionError("the pass process outlived its server")
