@@ -218,6 +218,7 @@ def test_the_pass_process_ends_when_the_server_is_killed(tmp_path) -> None:
     os.kill(children[0], 0)  # running
     server.send_signal(signal.SIGKILL)
     server.wait()
+    server.stdout.close()
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
         try:
