@@ -283,24 +283,19 @@ class Groups:
     @staticmethod
     def _rows(conn: Connection, pks: Iterable[int], written: dict[int, set[str]]) -> dict[int, Any]:
         """The current rows of the items `pks` and of the items `written` by each party."""
-        columns = (
-            items.c.pk,
-            items.c.version,
-            items.c.party_id,
-            items.c.status,
-            items.c.start_s,
-            items.c.end_s,
-        )
+        from .passes import Candidate
+        from .plans import _chunks
+
+        # The columns a candidate's row has (see `PlanWriter.filed_under`).
+        columns = [items.c[name] for name in Candidate._fields]
         out: dict[int, Any] = {}
-        ordered = sorted(pks)
-        for first in range(0, len(ordered), 500):
-            query = select(*columns).where(items.c.pk.in_(ordered[first : first + 500]))
+        for chunk in _chunks(sorted(pks)):
+            query = select(*columns).where(items.c.pk.in_(chunk))
             out.update((int(r.pk), r) for r in conn.execute(query))
         for party_id, ids in written.items():
-            listed = sorted(ids)
-            for first in range(0, len(listed), 500):
+            for chunk in _chunks(sorted(ids)):
                 query = select(*columns).where(
-                    items.c.party_id == party_id, items.c.item_id.in_(listed[first : first + 500])
+                    items.c.party_id == party_id, items.c.item_id.in_(chunk)
                 )
                 out.update((int(r.pk), r) for r in conn.execute(query))
         return out
@@ -311,10 +306,12 @@ class Groups:
         active = sorted(pk for pk, row in rows.items() if row.status == "active")
         if not active:
             return {}
+        from .plans import _chunks
+
         filed_pk, filed_grid, filed_key = [], [], []
-        for first in range(0, len(active), 500):
+        for chunk in _chunks(active):
             query = select(cells.c.item_pk, cells.c.grid, cells.c.key).where(
-                cells.c.item_pk.in_(active[first : first + 500])
+                cells.c.item_pk.in_(chunk)
             )
             for pk, grid, key in conn.execute(query):
                 filed_pk.append(pk)
