@@ -23,6 +23,7 @@ from hypothesis import strategies as st
 import detente
 import oracle
 from detente.detect import PlanIndex
+from detente.detect.trajectories import PieceCache
 from detente.model import (
     Agreement,
     Area,
@@ -343,6 +344,27 @@ def test_incremental_adds_agree_with_one_check(
     index = PlanIndex(agreement)
     together = index.add(first) + index.add(second)
     assert _keys(together) == _keys(detente.check(items, agreement))
+
+
+@given(scenarios(), st.data())
+def test_kept_pieces_give_the_same_conflicts(scenario: tuple[list[Item], Agreement], data) -> None:
+    # Stored items come back pass after pass: their pieces, split once, are reused.
+    items, agreement = scenario
+    stored = data.draw(st.lists(st.sampled_from(items), unique_by=lambda i: i.ref), label="stored")
+    chosen = {i.ref for i in stored}
+    new = [i for i in items if i.ref not in chosen]
+    kept = PieceCache(size=data.draw(st.integers(1, 8), label="size"))
+    expected = _keys(detente.check(items, agreement))
+    for _ in range(2):
+        index = PlanIndex(agreement)
+        index.add(stored, check=False, kept=kept)
+        fresh = PlanIndex(agreement)
+        fresh.add(new)
+        together = fresh.add(stored, kept=kept) + index.add(new)
+        assert _keys([c for c in together if (c.a in chosen) != (c.b in chosen)]) == {
+            k for k in expected if (k[1] in chosen) != (k[2] in chosen)
+        }
+    assert len(kept) <= kept.size
 
 
 # --- SPEC §2 on long legs ------------------------------------------------------------------

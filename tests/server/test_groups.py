@@ -32,6 +32,15 @@ def _pending(store: Store, party: Party, *features: dict[str, Any]) -> _Pending:
     return _Pending(party, changes, [i for i in parsed if i is not None], NOW)
 
 
+def _prepared(store: Store, party: Party, feature: dict[str, Any]):
+    """A one-request group of `party` filing `feature`, and its pass on the store as it is."""
+    pending = _pending(store, party, feature)
+    with store.db.reading() as conn:
+        found = store.writer.groups.prepare(conn, [pending])
+    assert found is not None
+    return pending, found
+
+
 def _open_pairs(store: Store, party: Party) -> set[tuple[str, str]]:
     """(own id, other party) of a party's open notices."""
     return {(n["own"]["id"], n["other"]["party"]) for n in store.list_conflicts(party, "open")}
@@ -86,16 +95,59 @@ def test_a_pass_catches_up_with_what_was_written_meanwhile(
     assert _open_pairs(store, red) == {("r-kept", "blue"), ("r-new", "blue")}
 
 
+def test_groups_committed_meanwhile_are_caught_up_from_memory(
+    store: Store, parties: tuple[Party, Party], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """New items committed meanwhile by this process's groups are known without reading them
+    back, and give the answer a read would."""
+    blue, red = parties
+    _write(store, red, crossing_flight("r-old"))
+    groups = store.writer.groups
+    pending, found = _prepared(store, blue, flight("b-1"))
+    assert len(found.conflicts) == 1
+
+    _write(store, red, crossing_flight("r-new"), distant_flight("r-far"))
+    _write(store, blue, crossing_flight("b-own"))  # blue's own: never a candidate of blue's
+
+    def read_back(*_args):
+        raise AssertionError("the cells of groups committed here were read back")
+
+    monkeypatch.setattr(groups, "_cells_of", read_back)
+    monkeypatch.setattr(groups, "_written_since", read_back)
+    groups.commit(found, [pending])
+    assert pending.result is not None
+    assert [c["other"]["party"] for c in pending.result.conflicts] == ["red", "red"]
+    # b-1's two conflicts, and b-own's with the same red flights.
+    assert _open_by_other(store, blue) == ["r-new", "r-new", "r-old", "r-old"]
+
+
+def test_recent_writes_know_only_whole_commits() -> None:
+    import numpy as np
+
+    from detente.server.passes import Candidate
+    from detente.server.recent import RecentWrites
+
+    recent = RecentWrites(size=3)
+    cells = np.array([7, 8], np.int64), np.zeros(2, np.int64), np.array([70, 80], np.int64)
+    rows = [
+        (Candidate(7, 1, 2, "active", 0.0, 1.0), "a"),
+        (Candidate(8, 1, 2, "active", 0.0, 1.0), "b"),
+    ]
+    recent.add([10, 12], rows, *cells)
+    filed = recent.filed([12])
+    assert filed is not None and set(filed.rows) == {7, 8} and filed.ids == {2: {"a", "b"}}
+    assert recent.filed([12, 13]) is None  # 13: written elsewhere, or by another path
+    recent.add([20, 21], rows[:1] * 2, *cells)  # the oldest entry (10) is forgotten
+    assert recent.filed([10]) is None and recent.filed([12, 20]) is not None
+
+
 def test_a_pass_whose_id_was_taken_meanwhile_is_not_stored(
     store: Store, parties: tuple[Party, Party]
 ) -> None:
     blue, red = parties
     _write(store, red, crossing_flight("r-1"))
     groups = store.writer.groups
-    pending = _pending(store, blue, flight("b-1"))
-    with store.db.reading() as conn:
-        found = groups.prepare(conn, [pending])
-    assert found is not None
+    pending, found = _prepared(store, blue, flight("b-1"))
     _write(store, blue, distant_flight("b-1"))
     groups.commit(found, [pending])
     # The request goes alone after that (and is told the id exists): nothing of it was stored.

@@ -34,7 +34,7 @@ from .grid import (
 from .kinematics import Losses, flight_losses
 from .overlap import compare_areas
 from .rules import area_altitudes, area_margin_m, flight_rule, pairing, strict
-from .trajectories import Pieces, flight_pieces
+from .trajectories import PieceCache, Pieces, flight_pieces
 
 __all__ = ["DuplicateItemError", "PlanIndex", "check"]
 
@@ -115,12 +115,18 @@ class PlanIndex:
                 self._dead[k] = True
 
     def add(
-        self, items: Sequence[Item], progress: Progress | None = None, *, check: bool = True
+        self,
+        items: Sequence[Item],
+        progress: Progress | None = None,
+        *,
+        check: bool = True,
+        kept: PieceCache | None = None,
     ) -> list[Conflict]:
         """Check `items` against the index and among themselves, then index them.
 
         With `check=False` the items are only indexed (known not to be checked again, e.g.
-        candidates fetched from a store) and no conflict is returned.
+        candidates fetched from a store) and no conflict is returned. With `kept`, the flights'
+        pieces are taken from that cache, or split and kept there (for items that come back).
         """
         say = progress or (lambda _stage: None)
         base = len(self._items)
@@ -137,7 +143,7 @@ class PlanIndex:
         party = [codes.setdefault(item.party, len(codes)) for item in items]
         self._party = np.concatenate([self._party, np.asarray(party, np.int64)])
         try:
-            conflicts = self._check_new(base, say, check)
+            conflicts = self._check_new(base, say, check, kept)
         except BaseException:
             del self._items[base:]
             self._dead = self._dead[:base]
@@ -148,14 +154,17 @@ class PlanIndex:
 
     # -- the work -------------------------------------------------------------------------
 
-    def _check_new(self, base: int, say: Progress, check: bool) -> list[Conflict]:
+    def _check_new(
+        self, base: int, say: Progress, check: bool, kept: PieceCache | None
+    ) -> list[Conflict]:
         agreement = self.agreement
         new = list(enumerate(self._items[base:], start=base))
         flights = [(k, item) for k, item in new if isinstance(item, Flight)]
         areas = [(k, item) for k, item in new if isinstance(item, Area)]
 
         say("splitting flights")
-        pieces = flight_pieces([f for _, f in flights], [k for k, _ in flights], self._split_m)
+        split = kept.pieces if kept is not None else flight_pieces
+        pieces = split([f for _, f in flights], [k for k, _ in flights], self._split_m)
         n_old_pieces = len(self._pieces)
         boxes = pieces.boxes(agreement.horizontal_m / 2, agreement.vertical_m / 2)
         cells = file_boxes(boxes, self._flight_grid, id_offset=n_old_pieces)

@@ -7,8 +7,9 @@ two aircraft on two pieces is a quadratic in time.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from itertools import chain
 
 import numpy as np
@@ -20,7 +21,7 @@ from detente.model import Flight
 from ._arrays import expand
 from .grid import Boxes
 
-__all__ = ["Pieces", "flight_pieces"]
+__all__ = ["PieceCache", "Pieces", "flight_pieces"]
 
 FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.int64]
@@ -177,3 +178,85 @@ def flight_pieces(flights: Sequence[Flight], owners: Sequence[int], max_len_m: f
     z0 = alt[s] + f0 * (alt[e] - alt[s])
     z1 = alt[s] + f1 * (alt[e] - alt[s])
     return Pieces.of(owner_of_point[s], t0, t1, z0, z1, (lon0, lat0, p0), (lon1, lat1, p1))
+
+
+# Columns of a flight's pieces packed in one array (`PieceCache`): every field but `owner`.
+_PACKED = (
+    ("t0", 1),
+    ("t1", 1),
+    ("p0", 3),
+    ("p1", 3),
+    ("z0", 1),
+    ("z1", 1),
+    ("velocity", 3),
+    ("climb", 1),
+    ("start_lon", 1),
+    ("start_lat", 1),
+    ("end_lon", 1),
+    ("end_lat", 1),
+)
+_WIDTH = sum(width for _, width in _PACKED)
+
+
+@dataclass(slots=True)
+class PieceCache:
+    """Flights' pieces kept from one index to the next, first in, first out.
+
+    A store's candidates come back pass after pass as the same flight objects (its cache of
+    parsed items), and splitting them again is most of a pass. Entries are keyed by the flight
+    object (which the entry holds, so that its identity stays its own) and by the split length.
+
+    >>> from detente.model import Flight
+    >>> f = Flight("blue", "f1", lon=(36.0, 37.0), lat=(35.0, 35.0), alt_m=(9000.0, 9000.0),
+    ...            times=(0.0, 600.0))
+    >>> cache = PieceCache(10)
+    >>> first = cache.pieces([f], [4], 50_000.0)
+    >>> again = cache.pieces([f], [7], 50_000.0)
+    >>> len(cache), again.owner.tolist() == [7] * len(first), bool((again.p1 == first.p1).all())
+    (1, True, True)
+    """
+
+    size: int
+    _split_m: float = 0.0
+    _rows: dict[int, tuple[Flight, FloatArray]] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    def pieces(self, flights: Sequence[Flight], owners: Sequence[int], max_len_m: float) -> Pieces:
+        """`flight_pieces(flights, owners, max_len_m)`, split only where not kept already."""
+        if len(flights) > self.size:
+            return flight_pieces(flights, owners, max_len_m)
+        with self._lock:
+            if max_len_m != self._split_m:
+                self._rows.clear()
+                self._split_m = max_len_m
+        rows = self._rows
+        kept = [rows.get(id(f)) for f in flights]
+        missing = [k for k, entry in enumerate(kept) if entry is None]
+        if missing:
+            fresh = flight_pieces([flights[k] for k in missing], missing, max_len_m)
+            packed = np.column_stack(
+                [getattr(fresh, name).reshape(len(fresh), -1) for name, _ in _PACKED]
+            )
+            # `fresh.owner` ascends: each missing flight's pieces are one run.
+            bounds: list[int] = np.searchsorted(
+                fresh.owner, np.asarray([*missing, len(flights)], np.int64)
+            ).tolist()
+            with self._lock:
+                for n, k in enumerate(missing):
+                    entry = (flights[k], packed[bounds[n] : bounds[n + 1]].copy())
+                    rows[id(flights[k])] = kept[k] = entry
+                while len(rows) > self.size:
+                    del rows[next(iter(rows))]
+        arrays = [entry[1] for entry in kept if entry is not None]
+        table = np.concatenate(arrays) if arrays else np.empty((0, _WIDTH))
+        fields: dict[str, FloatArray] = {}
+        first = 0
+        for name, width in _PACKED:
+            column = table[:, first : first + width]
+            fields[name] = column if width > 1 else column[:, 0]
+            first += width
+        counts = [len(a) for a in arrays]
+        return Pieces(owner=np.repeat(np.asarray(owners, np.int64), counts), **fields)

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import orjson
+from numpy.typing import NDArray
 from sqlalchemy import Connection, func, insert, select
 
 from detente.detect import PlanIndex
@@ -34,6 +35,7 @@ from detente.model import Agreement, Conflict, Item, ItemRef
 from .journal import Entry, append
 from .notices import group_pairs
 from .parties import Party, load_agreement
+from .recent import Filed, RecentWrites
 from .schema import cells, item_versions, items, log
 
 if TYPE_CHECKING:
@@ -41,6 +43,8 @@ if TYPE_CHECKING:
     from .plans import Change, PlanWriter, WriteResult
 
 __all__ = ["Groups", "groupable"]
+
+IntArray = NDArray[np.int64]
 
 logger = logging.getLogger("detente.server")
 
@@ -96,6 +100,8 @@ class Groups:
         self.leaders = leaders
         #: Where passes are made when not in this process (`PassProcess`).
         self.process: PassProcess | None = None
+        #: The last groups committed here, for the catch-up of the next ones.
+        self.recent = RecentWrites(2 * MAX_CATCH_UP)
         self._lock = threading.Lock()
         self._queue: list[_Pending] = []
         self._leading = 0
@@ -178,7 +184,7 @@ class Groups:
         rows = self._filed_near(conn, members, queries, agreement)
         stored = self.writer.load_items(conn, {pk: r.version for pk, r in rows.items()})
         index = PlanIndex(agreement, workers=1)
-        index.add([item for _, item in stored], check=False)
+        index.add([item for _, item in stored], check=False, kept=self.writer.pieces)
         conflicts = index.add(new_items)
         return _Pass(since, agreement, members, cell_rows, queries, rows, dict(stored), conflicts)
 
@@ -193,10 +199,12 @@ class Groups:
             )
             if not self._catch_up(conn, found):
                 # Too much changed (a new agreement, an id of the group taken): again, locked.
+                # (Its members are some of those before, so the cells locked cover theirs.)
                 again = self.prepare(conn, group)
                 if again is None:
                     return
                 found = again
+                cell_rows = found.cell_rows
             members, agreement = found.members, found.agreement
             conflicts = found.conflicts
             met = {ref for c in conflicts for ref in (c.a, c.b)}
@@ -212,8 +220,32 @@ class Groups:
             pks = self._store_items(conn, members)
             writer._insert_cells(conn, cell_rows, np.asarray(pks, np.int64))
             entries, views = self._store_conflicts(conn, members, pks, known, attributed, agreement)
-            append(db, conn, members[0].now, entries)
+            seqs = append(db, conn, members[0].now, entries)
+        self._remember(members, pks, cell_rows, entries, seqs)
         self._answer(members, pks, views)
+
+    def _remember(
+        self,
+        members: list[_Pending],
+        pks: list[int],
+        cell_rows: CellKeys,
+        entries: list[Entry],
+        seqs: list[int],
+    ) -> None:
+        """Keep what a committed group wrote, for the catch-up of the groups after it."""
+        from .passes import Candidate
+
+        rows = []
+        new = iter(pks)
+        for p in members:
+            for change, item in zip(p.changes, p.items, strict=True):
+                row = Candidate(next(new), 1, p.party.id, "active", item.start, item.end)
+                rows.append((row, change.item_id))
+        written = [
+            seq for entry, seq in zip(entries, seqs, strict=True) if entry.kind == "item.written"
+        ]
+        filed_pk = np.asarray(pks, np.int64)[cell_rows.item]
+        self.recent.add(written, rows, filed_pk, cell_rows.grid, cell_rows.key)
 
     def _catch_up(self, conn: Connection, found: _Pass) -> bool:
         """Bring `found` up to what `conn` sees: candidates changed, withdrawn or expired since
@@ -221,7 +253,7 @@ class Groups:
         against the group's items. False when that cannot be done (a new agreement; an id of
         the group now taken; too much written since)."""
         entries = conn.execute(
-            select(log.c.kind, log.c.party_id, log.c.body)
+            select(log.c.seq, log.c.kind)
             .where(log.c.seq > found.since, log.c.kind.in_(_CHANGES))
             .limit(MAX_CATCH_UP + 1)
         ).all()
@@ -229,20 +261,19 @@ class Groups:
             return True
         if len(entries) > MAX_CATCH_UP or any(e.kind == "agreement.adopted" for e in entries):
             return False
-        written: dict[int, set[str]] = {}
-        # Only new items written since (version 1): no stored row changed.
-        only_new = True
-        for entry in entries:
-            body = orjson.loads(entry.body)
-            if entry.kind == "item.written":
-                written.setdefault(int(entry.party_id), set()).add(body["id"])
-            only_new = only_new and entry.kind == "item.written" and body["version"] == 1
+        # The groups committed here since are known without reading them back.
+        filed = self.recent.filed([int(e.seq) for e in entries])
+        if filed is not None:
+            written, only_new, now = filed.ids, True, dict(filed.rows)
+        else:
+            written, only_new = self._written_since(conn, found.since)
         for pending in found.members:
             if not written.get(pending.party.id, set()).isdisjoint(
                 c.item_id for c in pending.changes
             ):
                 return False
-        now = self._rows(conn, () if only_new else found.rows.keys(), written)
+        if filed is None:
+            now = self._rows(conn, () if only_new else found.rows.keys(), written)
         gone = set()
         if not only_new:
             gone = {
@@ -253,7 +284,7 @@ class Groups:
                 or current.status != "active"
             }
         changed = {pk: row for pk, row in now.items() if pk not in found.rows or pk in gone}
-        fresh = self._fresh(conn, found, changed)
+        fresh = self._fresh(conn, found, changed, filed)
         if not gone and not fresh:
             return True
         # Conflicts are of pairs: those with gone candidates go, those of the fresh ones with
@@ -273,12 +304,30 @@ class Groups:
             refs = {item.ref for item in ours}
             conflicts += [
                 c
-                for c in index.add([item for _, item in fresh_items])
+                for c in index.add([item for _, item in fresh_items], kept=self.writer.pieces)
                 if (c.a in refs) != (c.b in refs)
             ]
             conflicts.sort(key=lambda c: (c.start, c.a, c.b, c.kind.value, c.end))
         found.conflicts = conflicts
         return True
+
+    @staticmethod
+    def _written_since(conn: Connection, since: int) -> tuple[dict[int, set[str]], bool]:
+        """The ids of the items written after log entry `since`, by party, and whether they
+        are all new items (no stored row changed)."""
+        written: dict[int, set[str]] = {}
+        only_new = True
+        rows = conn.execute(
+            select(log.c.kind, log.c.party_id, log.c.body).where(
+                log.c.seq > since, log.c.kind.in_(_CHANGES)
+            )
+        )
+        for entry in rows:
+            body = orjson.loads(entry.body)
+            if entry.kind == "item.written":
+                written.setdefault(int(entry.party_id), set()).add(body["id"])
+            only_new = only_new and entry.kind == "item.written" and body["version"] == 1
+        return written, only_new
 
     @staticmethod
     def _rows(conn: Connection, pks: Iterable[int], written: dict[int, set[str]]) -> dict[int, Any]:
@@ -300,26 +349,20 @@ class Groups:
                 out.update((int(r.pk), r) for r in conn.execute(query))
         return out
 
-    def _fresh(self, conn: Connection, found: _Pass, rows: dict[int, Any]) -> dict[int, Any]:
+    def _fresh(
+        self, conn: Connection, found: _Pass, rows: dict[int, Any], filed: Filed | None
+    ) -> dict[int, Any]:
         """Of the rows written since the pass was read, those the group's requests would
-        have fetched as candidates: filed under their query keys and passing their filters."""
+        have fetched as candidates: filed under their query keys and passing their filters.
+        Their cells are read from the store unless `filed` holds them."""
         active = sorted(pk for pk, row in rows.items() if row.status == "active")
         if not active:
             return {}
-        from .plans import _chunks
-
-        filed_pk, filed_grid, filed_key = [], [], []
-        for chunk in _chunks(active):
-            query = select(cells.c.item_pk, cells.c.grid, cells.c.key).where(
-                cells.c.item_pk.in_(chunk)
-            )
-            for pk, grid, key in conn.execute(query):
-                filed_pk.append(pk)
-                filed_grid.append(grid)
-                filed_key.append(key)
-        pk_of = np.asarray(filed_pk, np.int64)
-        grid_of = np.asarray(filed_grid, np.int64)
-        key_of = np.asarray(filed_key, np.int64)
+        if filed is not None:
+            kept = np.isin(filed.pk, active)
+            pk_of, grid_of, key_of = filed.pk[kept], filed.grid[kept], filed.key[kept]
+        else:
+            pk_of, grid_of, key_of = self._cells_of(conn, active)
         out: dict[int, Any] = {}
         wanted = _party_queries(found.members, found.queries, found.agreement)
         for party_id, (mine, after, hi) in wanted.items():
@@ -333,32 +376,66 @@ class Groups:
                     out[pk] = row
         return out
 
+    @staticmethod
+    def _cells_of(conn: Connection, pks: list[int]) -> tuple[IntArray, IntArray, IntArray]:
+        """The cells `(pk, grid, key)` the items `pks` are filed under."""
+        from .plans import _chunks
+
+        filed_pk, filed_grid, filed_key = [], [], []
+        for chunk in _chunks(pks):
+            query = select(cells.c.item_pk, cells.c.grid, cells.c.key).where(
+                cells.c.item_pk.in_(chunk)
+            )
+            for pk, grid, key in conn.execute(query):
+                filed_pk.append(pk)
+                filed_grid.append(grid)
+                filed_key.append(key)
+        return (
+            np.asarray(filed_pk, np.int64),
+            np.asarray(filed_grid, np.int64),
+            np.asarray(filed_key, np.int64),
+        )
+
     def _filed_near(
         self, conn: Connection, members: list[_Pending], queries: CellKeys, agreement: Agreement
     ) -> dict[int, Any]:
         """The stored rows of the active items the group's requests may meet, by pk: filed
-        under their cells, of another party (unless the agreement compares one's own items),
-        within their windows; one lookup for the requests of each party."""
-        rows: dict[int, Any] = {}
-        for party_id, (mine, after, hi) in _party_queries(members, queries, agreement).items():
-            for pk, row in self.writer.filed_under(conn, mine).items():
-                if row.status == "active" and _passes(row, party_id, after, hi, agreement):
-                    rows[pk] = row
-        return rows
+        under their cells, within the window of one of the group's parties and of another
+        party (unless the agreement compares one's own items); one lookup for the group.
+
+        A row may be a candidate of one party and met by another's item through a cell that
+        party does not query: the engine's pairs are exact, and `_attribute` gives a conflict
+        to a request only if the stored item passes that request's own filter. Two items that
+        conflict share a cell, so no pair is lost.
+        """
+        windows = list(_party_windows(members, agreement).items())
+        own = agreement.include_own
+        return {
+            pk: row
+            for pk, row in self.writer.filed_under(conn, queries).items()
+            if row.status == "active"
+            and any(
+                row.end_s > after and row.start_s < hi and (own or row.party_id != party_id)
+                for party_id, (after, hi) in windows
+            )
+        }
 
     @staticmethod
     def _members(conn: Connection, group: list[_Pending]) -> list[_Pending]:
         """The requests written in the group: none of their ids stored or given before."""
-        ids: dict[int, list[str]] = {}
-        for pending in group:
-            ids.setdefault(pending.party.id, []).extend(c.item_id for c in pending.changes)
+        from .plans import _chunks
+
+        asked = {(pending.party.id, c.item_id) for pending in group for c in pending.changes}
         taken: set[tuple[int, str]] = set()
-        for party_id, item_ids in ids.items():
-            for first in range(0, len(item_ids), 500):
-                query = select(items.c.item_id).where(
-                    items.c.party_id == party_id, items.c.item_id.in_(item_ids[first : first + 500])
-                )
-                taken.update((party_id, item_id) for item_id in conn.execute(query).scalars())
+        # One lookup for every party (the index walks each party's ids); pairs asked are kept.
+        parties = sorted({party_id for party_id, _ in asked})
+        for chunk in _chunks(sorted({item_id for _, item_id in asked})):
+            query = select(items.c.party_id, items.c.item_id).where(
+                items.c.party_id.in_(parties), items.c.item_id.in_(chunk)
+            )
+            taken.update(
+                key for key in ((int(p), i) for p, i in conn.execute(query)) if key in asked
+            )
         members = []
         for pending in group:
             keys = [(pending.party.id, c.item_id) for c in pending.changes]
@@ -475,24 +552,36 @@ class Groups:
             )
 
 
+def _party_windows(members: list[_Pending], agreement: Agreement) -> dict[int, tuple[float, float]]:
+    """For each party of the group, the window `(after, hi)` a candidate must reach into
+    (`after`: no earlier than the requests' clock)."""
+    from .plans import search_window
+
+    out: dict[int, tuple[float, float]] = {}
+    for pending in members:
+        lo, hi = search_window(pending.items, agreement)
+        after = max(pending.now, lo)
+        party = pending.party.id
+        if party in out:
+            after, hi = min(after, out[party][0]), max(hi, out[party][1])
+        out[party] = (after, hi)
+    return out
+
+
 def _party_queries(
     members: list[_Pending], queries: CellKeys, agreement: Agreement
 ) -> dict[int, tuple[CellKeys, float, float]]:
-    """For each party of the group: the query keys of its requests, and the window
-    `(after, hi)` a candidate must reach into (`after`: no earlier than the requests' clock)."""
-    from .plans import search_window
-
+    """For each party of the group: the query keys of its requests, and its window."""
     owner = np.repeat(np.arange(len(members)), [len(p.items) for p in members])[queries.item]
     of_party: dict[int, list[int]] = {}
     for k, pending in enumerate(members):
         of_party.setdefault(pending.party.id, []).append(k)
+    windows = _party_windows(members, agreement)
     out: dict[int, tuple[CellKeys, float, float]] = {}
     for party_id, ks in of_party.items():
         mask = np.isin(owner, ks)
         mine = CellKeys(queries.item[mask], queries.grid[mask], queries.key[mask])
-        windows = [search_window(members[k].items, agreement) for k in ks]
-        after = min(max(members[k].now, lo) for k, (lo, _) in zip(ks, windows, strict=True))
-        out[party_id] = (mine, after, max(hi for _, hi in windows))
+        out[party_id] = (mine, *windows[party_id])
     return out
 
 

@@ -31,10 +31,11 @@ class Entry:
     at: float | None = None
 
 
-def append(db: Database, conn: Connection, at: float, entries: list[Entry]) -> None:
-    """Append entries to the log and to the feeds of the parties they name."""
+def append(db: Database, conn: Connection, at: float, entries: list[Entry]) -> list[int]:
+    """Append entries to the log and to the feeds of the parties they name; their sequence
+    numbers, in order."""
     if not entries:
-        return
+        return []
     db.lock_log(conn)
     parties = {party for entry in entries for party in entry.views}
     last: dict[int, int] = {}
@@ -49,13 +50,16 @@ def append(db: Database, conn: Connection, at: float, entries: list[Entry]) -> N
         ]
         query = tails[0] if len(tails) == 1 else union_all(*tails)
         last = {int(party): int(n or 0) for party, n in conn.execute(query)}
-    seqs = conn.execute(
-        insert(log).returning(log.c.seq, sort_by_parameter_order=True),
-        [
-            {"at": _at(e, at), "kind": e.kind, "party_id": e.actor, "body": _dumps(e.body)}
-            for e in entries
-        ],
-    ).scalars()
+    seqs = [
+        int(seq)
+        for seq in conn.execute(
+            insert(log).returning(log.c.seq, sort_by_parameter_order=True),
+            [
+                {"at": _at(e, at), "kind": e.kind, "party_id": e.actor, "body": _dumps(e.body)}
+                for e in entries
+            ],
+        ).scalars()
+    ]
     rows_out: list[dict[str, Any]] = []
     for entry, seq in zip(entries, seqs, strict=True):
         for party, view in entry.views.items():
@@ -72,6 +76,7 @@ def append(db: Database, conn: Connection, at: float, entries: list[Entry]) -> N
             )
     if rows_out:
         conn.execute(insert(feed), rows_out)
+    return seqs
 
 
 def feed_after(conn: Connection, party: int, after: int, limit: int) -> list[tuple[int, str, str]]:

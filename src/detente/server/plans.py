@@ -22,6 +22,7 @@ from sqlalchemy import Connection, delete, insert, or_, select, update
 
 from detente.detect import PlanIndex
 from detente.detect.cells import item_cells, query_keys
+from detente.detect.trajectories import PieceCache
 from detente.errors import PlanError
 from detente.interop.plans import parse_plan
 from detente.interop.results import format_instant
@@ -112,6 +113,8 @@ class PlanWriter:
     def __init__(self, db: Database, cache: ItemCache) -> None:
         self.db = db
         self.cache = cache
+        #: The candidates' pieces, kept as long as their parsed items.
+        self.pieces = PieceCache(cache.size)
         # Groups overlap: one's engine pass runs while another commits (measured: three at
         # once answered more plans a second, sooner, than two).
         self.groups = Groups(self, leaders=3)
@@ -245,7 +248,7 @@ class PlanWriter:
             exclude = {t.pk for t in touched if t.pk is not None}
             candidates = self.candidates(conn, party, agreement, queries, new_items, exclude, now)
             index = PlanIndex(agreement, workers=1)
-            index.add([item for _, item in candidates], check=False)
+            index.add([item for _, item in candidates], check=False, kept=self.pieces)
             found = group_pairs(index.add(new_items))
             existing = self._open_conflicts(conn, exclude)
             diff = _diff(existing, found, self._pk_of(party, touched, candidates))
@@ -520,19 +523,26 @@ class PlanWriter:
 
     @staticmethod
     def _insert_cells(conn: Connection, cell_rows: Any, pks: Any) -> None:
-        if len(cell_rows):
-            # Many rows a write: straight to the driver's executemany, as tuples.
-            mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+        if not len(cell_rows):
+            return
+        # Many rows a write: one statement (one call into the driver, which lets go of the
+        # interpreter once, not once a row), in index order.
+        order = np.lexsort((cell_rows.key, cell_rows.grid))
+        grid = cell_rows.grid[order].tolist()
+        key = cell_rows.key[order].tolist()
+        item_pk = pks[cell_rows.item[order]].tolist()
+        if conn.dialect.name == "sqlite":
             conn.exec_driver_sql(
-                f'INSERT INTO cells (grid, "key", item_pk) VALUES ({mark}, {mark}, {mark})',
-                list(
-                    zip(
-                        cell_rows.grid.tolist(),
-                        cell_rows.key.tolist(),
-                        pks[cell_rows.item].tolist(),
-                        strict=True,
-                    )
-                ),
+                'INSERT INTO cells (grid, "key", item_pk)'
+                " SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]'),"
+                " json_extract(value, '$[2]') FROM json_each(?)",
+                (orjson.dumps(list(zip(grid, key, item_pk, strict=True))).decode(),),
+            )
+        else:
+            conn.exec_driver_sql(
+                'INSERT INTO cells (grid, "key", item_pk)'
+                " SELECT * FROM unnest(%s::smallint[], %s::bigint[], %s::bigint[])",
+                (grid, key, item_pk),
             )
 
     @staticmethod
@@ -726,10 +736,11 @@ class PlanWriter:
         )
 
 
+# The items of the cells, each read once (the cells alone answer the inner query).
 _FILED_UNDER = (
-    "SELECT DISTINCT items.pk, items.version, items.party_id, items.status, items.start_s,"
-    " items.end_s FROM cells JOIN items ON items.pk = cells.item_pk"
-    ' WHERE cells.grid = {mark} AND cells."key" IN ({keys})'
+    "SELECT items.pk, items.version, items.party_id, items.status, items.start_s, items.end_s"
+    " FROM items WHERE items.pk IN (SELECT cells.item_pk FROM cells"
+    ' WHERE cells.grid = {mark} AND cells."key" IN ({keys}))'
 )
 
 

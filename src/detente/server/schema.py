@@ -93,7 +93,8 @@ cells = Table(
     Column("grid", SmallInteger, nullable=False),
     Column("key", BigInteger, nullable=False),
     Column("item_pk", RowId, ForeignKey("items.pk"), nullable=False),
-    Index("cells_grid_key", "grid", "key"),
+    # Covering: a lookup by cell finds its items in the index alone.
+    Index("cells_grid_key_item", "grid", "key", "item_pk"),
     Index("cells_item", "item_pk"),
 )
 
