@@ -247,6 +247,47 @@ def test_passes_in_a_process_answer_as_passes_in_a_thread(
     assert twin_stores[1].writer.groups.process is not None
 
 
+def test_a_group_of_several_parties_answers_as_writes_one_by_one(
+    twin_stores: tuple[Store, Store],
+) -> None:
+    """The group looks its candidates up once for every party: a stored item that is one
+    party's candidate and another's own item is met only where it should be."""
+    stored = {
+        "blue": [crossing_flight("b-s")],
+        "red": [flight("r-s", [(36.0, 36.01, 6000.0), (37.0, 36.01, 6000.0)])],
+    }
+    requests = [
+        ("blue", [flight("b-1")]),
+        ("red", [crossing_flight("r-1")]),
+        ("green", [distant_flight("g-1")]),
+    ]
+    answers = []
+    for grouped, store in zip((True, False), twin_stores, strict=True):
+        parties = {name: store.add_party(name)[0] for name in ("blue", "red", "green")}
+        for name, features in stored.items():
+            _write(store, parties[name], *features)
+        if grouped:
+            group = [_pending(store, parties[name], *features) for name, features in requests]
+            with store.db.reading() as conn:
+                found = store.writer.groups.prepare(conn, group)
+            assert found is not None and len(found.members) == 3
+            store.writer.groups.commit(found, group)
+            results = [p.result for p in group]
+        else:
+            results = [_write(store, parties[name], *features) for name, features in requests]
+        answers.append(
+            (
+                [
+                    sorted((c["own"]["id"], c["other"]["party"]) for c in r.conflicts)
+                    for r in results
+                ],
+                {name: _open_pairs(store, party) for name, party in parties.items()},
+            )
+        )
+    assert answers[0] == answers[1]
+    assert answers[0][0] == [[("b-1", "red")], [("r-1", "blue"), ("r-1", "blue")], []]
+
+
 def test_the_pass_process_ends_when_the_server_is_killed(tmp_path) -> None:
     """A server killed outright (no time to stop anything) leaves no pass process behind."""
     import os

@@ -239,6 +239,34 @@ def test_dry_run_stores_nothing_but_reports(store: Store, parties: dict[str, Par
     assert store.get_item(blue, "b0")["version"] == 1
 
 
+def test_a_dry_run_answers_while_a_write_holds_the_lock(
+    store: Store, parties: dict[str, Party]
+) -> None:
+    """A dry run reads a snapshot: it neither waits for a writer nor sees its uncommitted rows."""
+    blue, red = parties["blue"], parties["red"]
+    put(store, red, crossing_flight("r1"))
+    holding, release = threading.Event(), threading.Event()
+
+    def writer() -> None:
+        with pytest.raises(RuntimeError), store.db.writing(whole_store=True) as conn:
+            conn.execute(text("DELETE FROM cells"))  # undone: the transaction fails
+            holding.set()
+            release.wait(10)
+            raise RuntimeError("rolled back")
+
+    thread = threading.Thread(target=writer)
+    thread.start()
+    try:
+        assert holding.wait(10)
+        started = time.monotonic()
+        result = plan(store, blue, flight("b1"), dry_run=True)
+        assert time.monotonic() - started < 5
+        assert [c["other"]["party"] for c in result.conflicts] == ["red"]
+    finally:
+        release.set()
+        thread.join(10)
+
+
 def test_dry_run_still_checks_versions(store: Store, parties: dict[str, Party]) -> None:
     blue = parties["blue"]
     put(store, blue, flight("b1"))

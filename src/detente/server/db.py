@@ -81,10 +81,14 @@ class Database:
         self.engine.dispose()
 
     @contextmanager
-    def reading(self) -> Iterator[Connection]:
-        """A read transaction (a consistent snapshot on SQLite's WAL)."""
-        with self.engine.connect() as conn, conn.begin():
-            yield conn
+    def reading(self, snapshot: bool = False) -> Iterator[Connection]:
+        """A read transaction: a consistent snapshot on SQLite's WAL, and on PostgreSQL with
+        `snapshot` (repeatable read; else each statement sees what was committed before it)."""
+        with self.engine.connect() as conn:
+            if snapshot and not self.is_sqlite:
+                conn = conn.execution_options(isolation_level="REPEATABLE READ")
+            with conn.begin():
+                yield conn
 
     @contextmanager
     def writing(self, whole_store: bool = False) -> Iterator[Connection]:

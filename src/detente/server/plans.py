@@ -234,17 +234,21 @@ class PlanWriter:
             result = self.groups.write(party, changes, new_items, now)
             if result is not None:
                 return result
-        with self.db.writing() as conn:
+        # A dry run stores nothing: it answers from a snapshot, beside the writers.
+        transaction = self.db.reading(snapshot=True) if dry_run else self.db.writing()
+        with transaction as conn:
             agreement = load_agreement(conn)
-            touched = self._current(conn, party, changes, parsed)
+            touched = self._current(conn, party, changes, parsed, lock=not dry_run)
             self._check_versions(touched)
             cell_rows = item_cells(new_items, agreement)
             queries = query_keys(cell_rows, new_items)
-            old_cells = self._old_cells(conn, touched)
-            self.db.lock_cells(
-                conn,
-                list(zip(cell_rows.grid.tolist(), cell_rows.key.tolist(), strict=True)) + old_cells,
-            )
+            if not dry_run:
+                old_cells = self._old_cells(conn, touched)
+                self.db.lock_cells(
+                    conn,
+                    list(zip(cell_rows.grid.tolist(), cell_rows.key.tolist(), strict=True))
+                    + old_cells,
+                )
             exclude = {t.pk for t in touched if t.pk is not None}
             candidates = self.candidates(conn, party, agreement, queries, new_items, exclude, now)
             index = PlanIndex(agreement, workers=1)
@@ -310,6 +314,7 @@ class PlanWriter:
         party: Party,
         changes: Sequence[Change],
         parsed: Sequence[Item | None],
+        lock: bool = True,
     ) -> list[_Touched]:
         # Rows are locked in item-id order, the same order in every transaction (no deadlock).
         ids = sorted({c.item_id for c in changes})
@@ -318,7 +323,7 @@ class PlanWriter:
             query = select(items.c.pk, items.c.item_id, items.c.version, items.c.status).where(
                 items.c.party_id == party.id, items.c.item_id.in_(chunk)
             )
-            if not self.db.is_sqlite:
+            if lock and not self.db.is_sqlite:
                 # NO KEY: other writers' conflict rows still reference these items meanwhile
                 # (their foreign-key checks take KEY SHARE); FOR UPDATE would deadlock with them.
                 query = query.order_by(items.c.item_id).with_for_update(key_share=True)
