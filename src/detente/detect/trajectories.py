@@ -203,8 +203,9 @@ class PieceCache:
     """Flights' pieces kept from one index to the next, first in, first out.
 
     A store's candidates come back pass after pass as the same flight objects (its cache of
-    parsed items), and splitting them again is most of a pass. Entries are keyed by the flight
-    object (which the entry holds, so that its identity stays its own) and by the split length.
+    parsed items), and splitting them again is a large part of a pass. Entries are keyed by the
+    flight object (which the entry holds, so that its identity stays its own) and by the split
+    length.
 
     >>> from detente.model import Flight
     >>> f = Flight("blue", "f1", lon=(36.0, 37.0), lat=(35.0, 35.0), alt_m=(9000.0, 9000.0),
@@ -214,11 +215,13 @@ class PieceCache:
     >>> again = cache.pieces([f], [7], 50_000.0)
     >>> len(cache), again.owner.tolist() == [7] * len(first), bool((again.p1 == first.p1).all())
     (1, True, True)
+    >>> finer = cache.pieces([f], [0], 10_000.0)  # another split length: kept beside
+    >>> len(cache), len(finer) > len(first)
+    (2, True)
     """
 
     size: int
-    _split_m: float = 0.0
-    _rows: dict[int, tuple[Flight, FloatArray]] = field(default_factory=dict)
+    _rows: dict[tuple[int, float], tuple[Flight, FloatArray]] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def __len__(self) -> int:
@@ -228,12 +231,8 @@ class PieceCache:
         """`flight_pieces(flights, owners, max_len_m)`, split only where not kept already."""
         if len(flights) > self.size:
             return flight_pieces(flights, owners, max_len_m)
-        with self._lock:
-            if max_len_m != self._split_m:
-                self._rows.clear()
-                self._split_m = max_len_m
         rows = self._rows
-        kept = [rows.get(id(f)) for f in flights]
+        kept = [rows.get((id(f), max_len_m)) for f in flights]
         missing = [k for k, entry in enumerate(kept) if entry is None]
         if missing:
             fresh = flight_pieces([flights[k] for k in missing], missing, max_len_m)
@@ -247,7 +246,7 @@ class PieceCache:
             with self._lock:
                 for n, k in enumerate(missing):
                     entry = (flights[k], packed[bounds[n] : bounds[n + 1]].copy())
-                    rows[id(flights[k])] = kept[k] = entry
+                    rows[id(flights[k]), max_len_m] = kept[k] = entry
                 while len(rows) > self.size:
                     del rows[next(iter(rows))]
         arrays = [entry[1] for entry in kept if entry is not None]
