@@ -35,6 +35,7 @@ from detente.model import Agreement, Conflict, Item, ItemRef
 from .journal import Entry, append
 from .notices import group_pairs
 from .parties import Party, load_agreement
+from .passes import Candidate
 from .recent import Filed, RecentWrites
 from .schema import cells, item_versions, items, log
 
@@ -233,8 +234,6 @@ class Groups:
         seqs: list[int],
     ) -> None:
         """Keep what a committed group wrote, for the catch-up of the groups after it."""
-        from .passes import Candidate
-
         rows = []
         new = iter(pks)
         for p in members:
@@ -332,7 +331,6 @@ class Groups:
     @staticmethod
     def _rows(conn: Connection, pks: Iterable[int], written: dict[int, set[str]]) -> dict[int, Any]:
         """The current rows of the items `pks` and of the items `written` by each party."""
-        from .passes import Candidate
         from .plans import _chunks
 
         # The columns a candidate's row has (see `PlanWriter.filed_under`).
@@ -409,15 +407,11 @@ class Groups:
         conflict share a cell, so no pair is lost.
         """
         windows = list(_party_windows(members, agreement).items())
-        own = agreement.include_own
         return {
             pk: row
             for pk, row in self.writer.filed_under(conn, queries).items()
             if row.status == "active"
-            and any(
-                row.end_s > after and row.start_s < hi and (own or row.party_id != party_id)
-                for party_id, (after, hi) in windows
-            )
+            and any(_passes(row, party, after, hi, agreement) for party, (after, hi) in windows)
         }
 
     @staticmethod
