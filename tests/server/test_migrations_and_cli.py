@@ -5,11 +5,21 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import numpy as np
+from alembic import command
 from alembic.autogenerate import compare_metadata
+from alembic.config import Config
 from alembic.migration import MigrationContext
+from sqlalchemy import select
 
-from detente.server.schema import metadata
+from detente.server.clock import Clock
+from detente.server.db import MIGRATIONS
+from detente.server.plans import Change
+from detente.server.schema import cells, metadata
 from detente.server.store import Store
+
+from .conftest import DAY
+from .plans import crossing_flight, flight
 
 
 def test_migrations_match_the_declared_tables(store: Store) -> None:
@@ -66,3 +76,45 @@ def test_party_command_errors_are_one_clear_line(store_url: str) -> None:
     assert bad.returncode == 2 and "party name" in bad.stderr
     unknown = _detente("party", "revoke", "nobody", "--db", store_url)
     assert unknown.returncode == 2 and "no party named 'nobody'" in unknown.stderr
+
+
+def _old_layout(keys: np.ndarray) -> np.ndarray:
+    """Keys as migration 0002 left them: time, altitude, face, u, v from the high bits."""
+    v, u = keys >> 32 & 0x3FFF, keys >> 46 & 0x3FFF
+    face, time, alt = keys >> 60 & 7, keys >> 6 & 0x3FFFFFF, keys & 63
+    return time << 37 | alt << 31 | face << 28 | u << 14 | v
+
+
+def _filed(store: Store) -> list[tuple[int, int, int]]:
+    with store.db.reading() as conn:
+        rows = conn.execute(select(cells.c.item_pk, cells.c.grid, cells.c.key)).all()
+    return sorted((int(pk), int(grid), int(key)) for pk, grid, key in rows)
+
+
+def test_migration_0003_rekeys_stored_cells_both_ways(store_url: str) -> None:
+    """Cells filed under the old key layout are re-keyed to the new one, and back: a store
+    upgraded from 0002 finds its stored items as candidates again."""
+    store = Store(store_url, clock=Clock(start=DAY)).migrate()
+    blue, red = store.add_party("blue")[0], store.add_party("red")[0]
+    store.write(red, [Change("r-1", crossing_flight("r-1"))], source="t")
+    store.write(red, [Change("r-2", crossing_flight("r-2"))], source="t")
+    current = _filed(store)
+    assert len(current) > 10
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    with store.db.engine.begin() as conn:
+        config.attributes["connection"] = conn
+        command.downgrade(config, "0002")
+    old = _filed(store)
+    expected = _old_layout(np.array([key for _, _, key in current], np.int64)).tolist()
+    assert old == sorted(
+        (pk, grid, key) for (pk, grid, _), key in zip(current, expected, strict=True)
+    )
+    assert old != current
+    store.close()
+    store = Store(store_url, clock=Clock(start=DAY)).migrate()
+    assert _filed(store) == current
+    # The candidates are found through the re-keyed cells.
+    answer = store.write(blue, [Change("b-1", flight("b-1"))], source="t")
+    assert len(answer.conflicts) == 2
+    store.close()

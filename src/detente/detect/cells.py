@@ -26,7 +26,7 @@ from detente.model import Agreement, Area, Flight, Item
 
 from .areas import prepare_area
 from .engine import area_boxes_of
-from .grid import _AXIS_BITS, _FACE_BITS, GridSpec, file_boxes
+from .grid import _AXIS_BITS, _FACE_BITS, _FACE_SHIFT, _U_SHIFT, _V_SHIFT, GridSpec, file_boxes
 from .trajectories import flight_pieces
 
 __all__ = ["CellKeys", "Grid", "item_cells", "lock_regions", "query_keys"]
@@ -123,14 +123,15 @@ def lock_regions(keys: IntArray) -> IntArray:
     one cell have one region, so writes that share a cell share a lock; a plan takes a lock per
     region it covers, however many cells it fills.
 
-    >>> lock_regions(np.array([5, 7, 9, 1 << 40], np.int64)).tolist()
+    >>> v = 1 << _V_SHIFT
+    >>> lock_regions(np.array([5 * v, 7 * v + 3, 9 * v, 1 << 6], np.int64)).tolist()
     [0, 0, 1, 0]
     """
     axis = (1 << _AXIS_BITS) - 1
     shift = LOCK_REGION_CELLS.bit_length() - 1
-    face = (keys >> (2 * _AXIS_BITS)) & ((1 << _FACE_BITS) - 1)
-    u = ((keys >> _AXIS_BITS) & axis) >> shift
-    v = (keys & axis) >> shift
+    face = (keys >> _FACE_SHIFT) & ((1 << _FACE_BITS) - 1)
+    u = ((keys >> _U_SHIFT) & axis) >> shift
+    v = ((keys >> _V_SHIFT) & axis) >> shift
     return (face << (2 * _AXIS_BITS)) | (u << _AXIS_BITS) | v
 
 

@@ -47,6 +47,10 @@ _AXIS_BITS = 14
 _FACE_BITS = 3
 _ALT_BITS = 6
 _TIME_BITS = 63 - _FACE_BITS - 2 * _AXIS_BITS - _ALT_BITS
+# A key, from its high bits: face, u, v, time bin, altitude bin.
+_V_SHIFT = _TIME_BITS + _ALT_BITS
+_U_SHIFT = _V_SHIFT + _AXIS_BITS
+_FACE_SHIFT = _U_SHIFT + _AXIS_BITS
 _ALT_OFFSET_M = 2_000.0
 _AXIS_OFFSET_M = 7_400_000.0
 # The two in-plane ECEF axes of faces +X, -X, +Y, -Y, +Z, -Z.
@@ -160,19 +164,21 @@ def _alts(z: FloatArray, alt_bin_m: float) -> IntArray:
 
 
 def _pack(face: IntArray, iu: IntArray, iv: IntArray, it: IntArray, iz: IntArray) -> IntArray:
+    # Place first, then time and altitude: the keys of one item are near one another, so a
+    # store's B-tree files an item's cells in few pages.
     mask = (1 << _AXIS_BITS) - 1
     tmask = (1 << _TIME_BITS) - 1
     return (
-        ((it & tmask) << (_FACE_BITS + 2 * _AXIS_BITS + _ALT_BITS))
-        | (iz << (_FACE_BITS + 2 * _AXIS_BITS))
-        | (face << (2 * _AXIS_BITS))
-        | ((iu & mask) << _AXIS_BITS)
-        | (iv & mask)
+        (face << _FACE_SHIFT)
+        | ((iu & mask) << _U_SHIFT)
+        | ((iv & mask) << _V_SHIFT)
+        | ((it & tmask) << _ALT_BITS)
+        | iz
     )
 
 
 def _face_of(key: IntArray) -> IntArray:
-    return (key >> (2 * _AXIS_BITS)) & ((1 << _FACE_BITS) - 1)
+    return (key >> _FACE_SHIFT) & ((1 << _FACE_BITS) - 1)
 
 
 def _lowest_bit(mask: IntArray) -> IntArray:

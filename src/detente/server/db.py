@@ -32,6 +32,12 @@ _LOG_LOCK = 2
 _MASK = (1 << 63) - 1
 #: Seconds between checkpoints of SQLite's write-ahead log.
 CHECKPOINT_S = 0.5
+#: How long a checkpoint waits for readers to leave the log before restarting it, ms.
+RESTART_WAIT_MS = 20
+#: How long a SQLite connection waits for a lock held by another process, seconds.
+BUSY_TIMEOUT_S = 30
+#: Bytes of SQLite's write-ahead log kept on disk once it has been restarted.
+WAL_SIZE_LIMIT = 64 << 20
 
 
 def database_url(url: str) -> str:
@@ -60,7 +66,7 @@ class Database:
         self._writer = threading.Lock()
         self._checkpoints: _Checkpoints | None = None
         if self.is_sqlite and make_url(self.url).database not in (None, "", ":memory:"):
-            self._checkpoints = _Checkpoints(self.engine)
+            self._checkpoints = _Checkpoints(self.engine, self._writer)
 
     def migrate(self) -> None:
         """Bring the schema to the latest migration (Alembic)."""
@@ -140,10 +146,19 @@ class Database:
 class _Checkpoints:
     """SQLite: the write-ahead log copied into the database file by a thread of its own, every
     `CHECKPOINT_S`, instead of by the commit that fills it (which would then wait for it).
-    Passive: it never blocks a reader or a writer. Started by the first write."""
+    Started by the first write.
 
-    def __init__(self, engine: Engine) -> None:
+    Each tick copies what it can without blocking anyone (passive), then, holding the process's
+    write lock, copies the few frames committed meanwhile and restarts the log from its start
+    (restart). Under a steady stream of writes a log is otherwise never restarted: some reader
+    always holds a snapshot in it, and it grows without bound, every commit extending the file.
+    The restart waits at most `RESTART_WAIT_MS` for readers; if one is still busy in the log,
+    it is tried again on the next tick.
+    """
+
+    def __init__(self, engine: Engine, writer: threading.Lock) -> None:
         self.engine = engine
+        self.writer = writer
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
@@ -166,18 +181,31 @@ class _Checkpoints:
     def _run(self) -> None:
         while not self._stop.wait(CHECKPOINT_S):
             try:
-                with self.engine.connect() as conn:
-                    conn.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)")
+                self.checkpoint()
             except Exception:  # a missed checkpoint is retried on the next tick
                 continue
+
+    def checkpoint(self) -> bool:
+        """One tick; whether the log was restarted."""
+        with self.engine.connect() as conn:
+            conn.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)")
+            conn.exec_driver_sql(f"PRAGMA busy_timeout={RESTART_WAIT_MS}")
+            try:
+                with self.writer:
+                    busy = conn.exec_driver_sql("PRAGMA wal_checkpoint(RESTART)").scalar()
+            finally:
+                conn.exec_driver_sql(f"PRAGMA busy_timeout={BUSY_TIMEOUT_S * 1000}")
+            return busy == 0
 
 
 def _sqlite_engine(url: str) -> Engine:
     # A file: as many connections as request threads (40 in the server's pool), so that readers
     # never queue for one while a writer works. (A memory database keeps SQLAlchemy's pool.)
     in_memory = make_url(url).database in (None, "", ":memory:")
-    pool: dict[str, Any] = {} if in_memory else {"pool_size": 16, "max_overflow": 32}
-    engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False}, **pool)
+    pool: dict[str, Any] = {} if in_memory else {"pool_size": 48, "max_overflow": 16}
+    engine = create_engine(
+        url, connect_args={"timeout": BUSY_TIMEOUT_S, "check_same_thread": False}, **pool
+    )
 
     @event.listens_for(engine, "connect")
     def _configure(dbapi_connection: Any, _record: Any) -> None:
@@ -189,7 +217,11 @@ def _sqlite_engine(url: str) -> Engine:
         if not in_memory:
             # Checkpoints run in a thread of their own (`_Checkpoints`), never in a commit.
             cursor.execute("PRAGMA wal_autocheckpoint=0")
+            # A log that grew large once (a big import) is cut back when it is restarted.
+            cursor.execute(f"PRAGMA journal_size_limit={WAL_SIZE_LIMIT}")
         cursor.execute("PRAGMA foreign_keys=ON")
+        # Statement journals and sorts in memory, not in files made and removed each write.
+        cursor.execute("PRAGMA temp_store=MEMORY")
         cursor.close()
 
     @event.listens_for(engine, "begin")

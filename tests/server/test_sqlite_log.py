@@ -1,0 +1,53 @@
+"""SQLite's write-ahead log stays bounded under a steady stream of writes."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+from detente.server.clock import Clock
+from detente.server.plans import Change
+from detente.server.store import Store
+
+from .conftest import DAY
+from .plans import flight
+
+WRITES = 80
+
+
+def _log_frames(store: Store) -> int:
+    """Frames in the log now (a passive checkpoint reports them)."""
+    with store.db.engine.connect() as conn:
+        return int(conn.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)").one()[1])
+
+
+def test_checkpoints_restart_the_log_between_back_to_back_writes(tmp_path: Path) -> None:
+    """Writes follow one another with no pause, as under load: a passive checkpoint alone
+    never finds the log wholly copied when a write begins, so the log is never restarted and
+    grows with every write. Each tick restarts it: the log holds only the writes since."""
+    store = Store(str(tmp_path / "detente.db"), clock=Clock(start=DAY)).migrate()
+    blue = store.add_party("blue")[0]
+    checkpoints = store.db._checkpoints
+    assert checkpoints is not None
+    store.write(blue, [Change("b-first", flight("b-first"))], source="t")
+    checkpoints.checkpoint()
+    store.write(blue, [Change("b-second", flight("b-second"))], source="t")
+    one_write = _log_frames(store)
+    done = threading.Event()
+
+    def write() -> None:
+        for k in range(WRITES):
+            store.write(blue, [Change(f"b-{k}", flight(f"b-{k}"))], source="t")
+        done.set()
+
+    writer = threading.Thread(target=write)
+    writer.start()
+    ticks = restarted = 0
+    while not done.wait(0.01):
+        ticks += 1
+        restarted += checkpoints.checkpoint()
+    writer.join()
+    frames = _log_frames(store)
+    assert restarted >= ticks // 2 > 0, (restarted, ticks)
+    assert frames <= WRITES * one_write // 4, (frames, one_write)
+    store.close()
