@@ -418,18 +418,31 @@ class PlanWriter:
 
     def filed_under(self, conn: Connection, queries: Any) -> dict[int, Candidate]:
         """The stored items filed under the `(grid, key)` rows of `queries`, by pk."""
+        if conn.dialect.name == "postgresql":
+            return self._filed_under_postgres(conn, queries)
         found: dict[int, Candidate] = {}
-        mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
-        for grid in np.unique(queries.grid).tolist():
-            keys = np.unique(queries.key[queries.grid == grid]).tolist()
+        for grid, keys in _keys_by_grid(queries):
             for chunk in _chunks(keys):
                 # Only the cells are constrained, so that the planner walks the cell index
                 # (SQLite without statistics would scan every active item by its end); the
                 # callers check the rest. Straight to the driver: many rows, every write.
-                sql = _FILED_UNDER.format(keys=", ".join([mark] * len(chunk)), mark=mark)
+                sql = _FILED_UNDER.format(keys=", ".join(["?"] * len(chunk)))
                 for row in conn.exec_driver_sql(sql, (grid, *chunk)).fetchall():
                     found[row[0]] = Candidate(*row)
         return found
+
+    @staticmethod
+    def _filed_under_postgres(conn: Connection, queries: Any) -> dict[int, Candidate]:
+        # The items in a second statement, by primary key: in one, the planner reads more
+        # rows under the keys than there are and scans every item for them.
+        pks: set[int] = set()
+        for grid, keys in _keys_by_grid(queries):
+            rows = conn.exec_driver_sql(_FILED_PKS_POSTGRES, (grid, keys))
+            pks.update(pk for (pk,) in rows)
+        if not pks:
+            return {}
+        rows = conn.exec_driver_sql(_CANDIDATES_POSTGRES, (sorted(pks),)).fetchall()
+        return {row[0]: Candidate(*row) for row in rows}
 
     def load_items(self, conn: Connection, versions: dict[int, int]) -> list[tuple[int, Item]]:
         """The items of `pk: version`, from the cache or parsed from the store, sorted by pk."""
@@ -741,11 +754,20 @@ class PlanWriter:
         )
 
 
-# The items of the cells, each read once (the cells alone answer the inner query).
+# SQLite: the items of the cells, each read once (the cells alone answer the inner query).
+# PostgreSQL: the items under the cells, then those items (`_filed_under_postgres`).
+_CANDIDATE_COLUMNS = (
+    "items.pk, items.version, items.party_id, items.status, items.start_s, items.end_s"
+)
 _FILED_UNDER = (
-    "SELECT items.pk, items.version, items.party_id, items.status, items.start_s, items.end_s"
-    " FROM items WHERE items.pk IN (SELECT cells.item_pk FROM cells"
-    ' WHERE cells.grid = {mark} AND cells."key" IN ({keys}))'
+    f"SELECT {_CANDIDATE_COLUMNS} FROM items WHERE items.pk IN (SELECT cells.item_pk FROM cells"
+    ' WHERE cells.grid = ? AND cells."key" IN ({keys}))'
+)
+_FILED_PKS_POSTGRES = (
+    'SELECT item_pk FROM cells WHERE grid = %s AND "key" = ANY(CAST(%s AS bigint[]))'
+)
+_CANDIDATES_POSTGRES = (
+    f"SELECT {_CANDIDATE_COLUMNS} FROM items WHERE pk = ANY(CAST(%s AS bigint[]))"
 )
 
 
@@ -774,6 +796,12 @@ def _diff(
 
 def _parse_stored(text: str) -> Item:
     return parse_plan({"type": "FeatureCollection", "features": [orjson.loads(text)]}, "store")[0]
+
+
+def _keys_by_grid(queries: Any) -> Iterable[tuple[int, list[int]]]:
+    """The distinct keys of `queries` (`CellKeys`), grid by grid."""
+    for grid in np.unique(queries.grid).tolist():
+        yield grid, np.unique(queries.key[queries.grid == grid]).tolist()
 
 
 def _chunks(values: Sequence[Any]) -> Iterable[Sequence[Any]]:
