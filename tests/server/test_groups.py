@@ -3,6 +3,8 @@ written since; passes made in a process of their own give the answers of passes 
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -119,6 +121,52 @@ def test_groups_committed_meanwhile_are_caught_up_from_memory(
     assert [c["other"]["party"] for c in pending.result.conflicts] == ["red", "red"]
     # b-1's two conflicts, and b-own's with the same red flights.
     assert _open_by_other(store, blue) == ["r-new", "r-new", "r-old", "r-old"]
+
+
+def test_the_next_group_is_read_while_the_one_before_commits(
+    store: Store, parties: tuple[Party, Party], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A group hands the lead on once its pass is made: the next group's pass is made while
+    the first has not committed, and whichever commits second catches up with the first."""
+    blue, red = parties
+    groups = store.writer.groups
+    commit, read = groups.commit, groups.read
+    committing, release = threading.Event(), threading.Event()
+    read_ids: list[set[str]] = []
+
+    def held_commit(found, group):
+        if any(c.item_id == "b-1" for p in group for c in p.changes):
+            committing.set()
+            assert release.wait(30)
+        return commit(found, group)
+
+    def recorded_read(conn, group):
+        read_ids.append({c.item_id for p in group for c in p.changes})
+        return read(conn, group)
+
+    monkeypatch.setattr(groups, "commit", held_commit)
+    monkeypatch.setattr(groups, "read", recorded_read)
+    answers: dict[str, Any] = {}
+
+    def submit(party: Party, feature: dict[str, Any]) -> None:
+        answers[feature["id"]] = _write(store, party, feature)
+
+    first = threading.Thread(target=submit, args=(blue, flight("b-1")))
+    first.start()
+    assert committing.wait(30)
+    second = threading.Thread(target=submit, args=(red, crossing_flight("r-1")))
+    second.start()
+    deadline = time.monotonic() + 5
+    while {"r-1"} not in read_ids and time.monotonic() < deadline:
+        time.sleep(0.01)
+    # The second group's pass was made with the first group still waiting to commit.
+    assert {"r-1"} in read_ids and not release.is_set()
+    release.set()
+    first.join(30)
+    second.join(30)
+    assert sorted(len(a.conflicts) for a in answers.values()) == [0, 1]
+    assert _open_pairs(store, blue) == {("b-1", "red")}
+    assert _open_pairs(store, red) == {("r-1", "blue")}
 
 
 def test_recent_writes_know_only_whole_commits() -> None:

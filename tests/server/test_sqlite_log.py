@@ -24,11 +24,17 @@ def _log_frames(store: Store) -> int:
 def test_checkpoints_restart_the_log_between_back_to_back_writes(tmp_path: Path) -> None:
     """Writes follow one another with no pause, as under load: a passive checkpoint alone
     never finds the log wholly copied when a write begins, so the log is never restarted and
-    grows with every write. Each tick restarts it: the log holds only the writes since."""
+    grows with every write. A tick restarts it once it holds `restart_at` pages (here, one):
+    the log holds only the writes since."""
     store = Store(str(tmp_path / "detente.db"), clock=Clock(start=DAY)).migrate()
     blue = store.add_party("blue")[0]
     checkpoints = store.db._checkpoints
     assert checkpoints is not None
+    # Under its threshold (as a fresh store is), a tick copies pages and restarts nothing.
+    store.write(blue, [Change("b-zero", flight("b-zero"))], source="t")
+    assert not checkpoints.checkpoint()
+    assert _log_frames(store) > 0
+    checkpoints.restart_at = 1
     store.write(blue, [Change("b-first", flight("b-first"))], source="t")
     checkpoints.checkpoint()
     store.write(blue, [Change("b-second", flight("b-second"))], source="t")

@@ -32,12 +32,19 @@ _LOG_LOCK = 2
 _MASK = (1 << 63) - 1
 #: Seconds between checkpoints of SQLite's write-ahead log.
 CHECKPOINT_S = 0.5
-#: How long a checkpoint waits for readers to leave the log before restarting it, ms.
-RESTART_WAIT_MS = 20
+#: Passive passes of a checkpoint tick, at most; it stops sooner once no more than
+#: `LEFT_FRAMES` pages are left to copy.
+PASSIVE_PASSES = 4
+LEFT_FRAMES = 64
+#: The log is restarted once it holds this many pages (256 MiB of 4 KiB pages): each restart
+#: holds writers back for the copy and sync of the last pages (tens of ms), so not every tick.
+RESTART_AT_FRAMES = 65_536
+#: How long a restart waits for readers to leave the log, ms.
+RESTART_WAIT_MS = 3
+#: Bytes of SQLite's write-ahead log kept on disk once it has been restarted.
+WAL_SIZE_LIMIT = 320 << 20
 #: How long a SQLite connection waits for a lock held by another process, seconds.
 BUSY_TIMEOUT_S = 30
-#: Bytes of SQLite's write-ahead log kept on disk once it has been restarted.
-WAL_SIZE_LIMIT = 64 << 20
 
 
 def database_url(url: str) -> str:
@@ -148,17 +155,21 @@ class _Checkpoints:
     `CHECKPOINT_S`, instead of by the commit that fills it (which would then wait for it).
     Started by the first write.
 
-    Each tick copies what it can without blocking anyone (passive), then, holding the process's
-    write lock, copies the few frames committed meanwhile and restarts the log from its start
-    (restart). Under a steady stream of writes a log is otherwise never restarted: some reader
-    always holds a snapshot in it, and it grows without bound, every commit extending the file.
-    The restart waits at most `RESTART_WAIT_MS` for readers; if one is still busy in the log,
-    it is tried again on the next tick.
+    Each tick copies what it can without blocking anyone (passive, again while commits came
+    during the pass before). Once the log holds `RESTART_AT_FRAMES` pages, the tick then takes
+    the process's write lock, copies the few pages committed meanwhile and restarts the log
+    from its start. Otherwise, under writes that follow one another, the log is never
+    restarted (a writer restarts it only if it was wholly copied when the writer began) and it
+    grows without bound, every commit extending the file. A restart waits at most
+    `RESTART_WAIT_MS` for readers to leave the log; if one is still in it, it is tried again
+    on the next tick.
     """
 
     def __init__(self, engine: Engine, writer: threading.Lock) -> None:
         self.engine = engine
         self.writer = writer
+        #: Pages in the log from which it is restarted.
+        self.restart_at = RESTART_AT_FRAMES
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
@@ -188,7 +199,14 @@ class _Checkpoints:
     def checkpoint(self) -> bool:
         """One tick; whether the log was restarted."""
         with self.engine.connect() as conn:
-            conn.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)")
+            # Passes without the lock until what is left to copy under it is small: each pass
+            # copies what was committed during the one before.
+            for _ in range(PASSIVE_PASSES):
+                _busy, frames, copied = conn.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)").one()
+                if frames - copied <= LEFT_FRAMES:
+                    break
+            if frames < self.restart_at:
+                return False
             conn.exec_driver_sql(f"PRAGMA busy_timeout={RESTART_WAIT_MS}")
             try:
                 with self.writer:

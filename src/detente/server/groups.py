@@ -3,7 +3,9 @@
 Requests that only file new items (no replacement, no withdrawal, not a dry run) wait in a
 queue; the first one in it leads and writes every request waiting (up to a limit), in arrival
 order, in one transaction: one cell lookup, one pass of the engine, one set of inserts and one
-commit (one fsync on SQLite) for all of them. The others wait for the commit.
+commit (one fsync on SQLite) for all of them. The others wait for the commit. Once a group's
+pass is made, the first request waiting leads the next group, whose pass is made while the
+group before commits: a group takes every request that came during the pass before.
 
 The outcome is that of writing the requests one after the other in that order: each request's
 conflicts are those the engine finds between its items and the stored items it would have
@@ -94,7 +96,8 @@ class _Pass:
 
 
 class Groups:
-    """The queue of groupable requests of one `PlanWriter`; up to `leaders` groups at once."""
+    """The queue of groupable requests of one `PlanWriter`: up to `leaders` groups have their
+    pass made at once, and as many more wait to commit or commit."""
 
     def __init__(self, writer: PlanWriter, leaders: int = 1) -> None:
         self.writer = writer
@@ -135,32 +138,40 @@ class Groups:
                     self._queue.remove(pending)
                     group.append(pending)
                     count += len(pending.items)
+        # The engine's pass runs on a snapshot, outside the write lock (in the pass process
+        # when there is one). Once it is made, the next group is taken and its pass made while
+        # this one commits; under the lock only what was written since is checked.
+        found: _Pass | None = None
+        failed = False
         try:
-            self._write(group)
+            found = self._prepare_outside(group)
         except Exception:
-            # Each request is written again on its own, and meets its own error there.
-            for pending in group:
-                pending.result = None
+            failed = True
         finally:
-            with self._lock:
-                following = next((p for p in self._queue if not p.lead), None)
-                if following is None:
-                    self._leading -= 1
-                else:
-                    following.lead = True
+            self._hand_over()
+        try:
+            if found is not None:
+                self.commit(found, group)
+        except Exception:
+            failed = True
+        finally:
+            if failed:
+                # Each request is written again on its own, and meets its own error there.
+                for pending in group:
+                    pending.result = None
             for pending in group[1:]:
                 pending.done.set()
-            if following is not None:
-                following.done.set()
 
-    def _write(self, group: list[_Pending]) -> None:
-        # The engine's pass runs on a snapshot, outside the write lock (in the pass process
-        # when there is one), so that it overlaps the commit of the group before; under the
-        # lock only what was written since is checked.
-        found = self._prepare_outside(group)
-        if found is None:
-            return
-        self.commit(found, group)
+    def _hand_over(self) -> None:
+        """Let the first request waiting lead the next group (or free a leader's place)."""
+        with self._lock:
+            following = next((p for p in self._queue if not p.lead), None)
+            if following is None:
+                self._leading -= 1
+            else:
+                following.lead = True
+        if following is not None:
+            following.done.set()
 
     def _prepare_outside(self, group: list[_Pending]) -> _Pass | None:
         if self.process is not None:
@@ -170,10 +181,22 @@ class Groups:
                 logger.exception("the pass process stopped; passes run in the server's process")
                 self.process = None
         with self.writer.db.reading() as conn:
-            return self.prepare(conn, group)
+            found = self.read(conn, group)
+        if found is not None:
+            self.detect(found)
+        return found
 
     def prepare(self, conn: Connection, group: list[_Pending]) -> _Pass | None:
         """The engine's pass over the group on what `conn` sees; None when no request is left."""
+        found = self.read(conn, group)
+        if found is not None:
+            self.detect(found)
+        return found
+
+    def read(self, conn: Connection, group: list[_Pending]) -> _Pass | None:
+        """What the group's pass reads from the store, its conflicts not yet found (`detect`
+        finds them once the read has ended: SQLite restarts its log only when no reader is in
+        it); None when no request is left."""
         since = int(conn.execute(select(func.coalesce(func.max(log.c.seq), 0))).scalar_one())
         agreement = load_agreement(conn)
         members = self._members(conn, group)
@@ -184,10 +207,14 @@ class Groups:
         queries = query_keys(cell_rows, new_items)
         rows = self._filed_near(conn, members, queries, agreement)
         stored = self.writer.load_items(conn, {pk: r.version for pk, r in rows.items()})
-        index = PlanIndex(agreement, workers=1)
-        index.add([item for _, item in stored], check=False, kept=self.writer.pieces)
-        conflicts = index.add(new_items)
-        return _Pass(since, agreement, members, cell_rows, queries, rows, dict(stored), conflicts)
+        return _Pass(since, agreement, members, cell_rows, queries, rows, dict(stored), [])
+
+    def detect(self, found: _Pass) -> None:
+        """The conflicts of a pass read by `read`: the engine on the candidates it read (in
+        order of pk) and the group's items."""
+        index = PlanIndex(found.agreement, workers=1)
+        index.add(list(found.stored.values()), check=False, kept=self.writer.pieces)
+        found.conflicts = index.add([item for p in found.members for item in p.items])
 
     def commit(self, found: _Pass, group: list[_Pending]) -> None:
         """Store a prepared pass, brought up to date with what was written since it was read."""

@@ -110,9 +110,10 @@ def _prepare(requests: list[_Request]) -> tuple[_Pass | None, list[int]]:
         for party, ids, items, now in requests
     ]
     with _groups.writer.db.reading() as conn:
-        found = _groups.prepare(conn, group)
+        found = _groups.read(conn, group)
     if found is None:
         return None, []
+    _groups.detect(found)
     position = {id(p): k for k, p in enumerate(group)}
     members = [position[id(p)] for p in found.members]
     # What the commit needs, and no more: the candidates' rows, the items met.

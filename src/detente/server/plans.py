@@ -117,7 +117,7 @@ class PlanWriter:
         self.pieces = PieceCache(cache.size)
         # Groups overlap: one's engine pass runs while another commits (measured: three at
         # once answered more plans a second, sooner, than two).
-        self.groups = Groups(self, leaders=3)
+        self.groups = Groups(self)
 
     # -- checking the input --------------------------------------------------------------------
 
