@@ -17,13 +17,14 @@ from collections.abc import Sequence
 
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import assume, given
 from hypothesis import strategies as st
 
 import detente
 import oracle
 from detente.detect import PlanIndex
-from detente.detect.trajectories import PieceCache
+from detente.detect.grid import GridSpec, file_boxes
+from detente.detect.trajectories import PieceCache, flight_pieces
 from detente.model import (
     Agreement,
     Area,
@@ -365,6 +366,32 @@ def test_kept_pieces_give_the_same_conflicts(scenario: tuple[list[Item], Agreeme
             k for k in expected if (k[1] in chosen) != (k[2] in chosen)
         }
     assert len(kept) <= kept.size
+
+
+@given(scenarios(), st.data())
+def test_kept_filings_are_the_arrays_made_from_scratch(
+    scenario: tuple[list[Item], Agreement], data
+) -> None:
+    # A flight's boxes, faces and cells, kept from pass to pass, are the same as made again.
+    items, agreement = scenario
+    flights = [i for i in items if isinstance(i, Flight)]
+    assume(flights)
+    kept = PieceCache(size=data.draw(st.integers(1, 8), label="size"))
+    spec = GridSpec(50_000.0, 600.0, 1_000.0)
+    split, margins = 20_000.0, (agreement.horizontal_m / 2, agreement.vertical_m / 2)
+    for _ in range(2):
+        chosen = data.draw(st.lists(st.sampled_from(flights), unique_by=lambda f: f.ref))
+        owners = list(range(len(chosen)))
+        offset = data.draw(st.integers(0, 50), label="offset")
+        pieces, boxes, faces, cells = kept.filed(chosen, owners, split, margins, spec, offset)
+        plain = flight_pieces(chosen, owners, split)
+        plain_boxes = plain.boxes(*margins)
+        plain_cells = file_boxes(plain_boxes, spec, offset)
+        assert (pieces.owner == plain.owner).all() and (pieces.t0 == plain.t0).all()
+        for name in ("lo", "hi", "t0", "t1", "z0", "z1"):
+            assert (getattr(boxes, name) == getattr(plain_boxes, name)).all()
+        assert (faces == plain_boxes.faces()).all()
+        assert (cells.keys == plain_cells.keys).all() and (cells.ids == plain_cells.ids).all()
 
 
 # --- SPEC §2 on long legs ------------------------------------------------------------------

@@ -163,11 +163,23 @@ class PlanIndex:
         areas = [(k, item) for k, item in new if isinstance(item, Area)]
 
         say("splitting flights")
-        split = kept.pieces if kept is not None else flight_pieces
-        pieces = split([f for _, f in flights], [k for k, _ in flights], self._split_m)
         n_old_pieces = len(self._pieces)
-        boxes = pieces.boxes(agreement.horizontal_m / 2, agreement.vertical_m / 2)
-        cells = file_boxes(boxes, self._flight_grid, id_offset=n_old_pieces)
+        owners = [k for k, _ in flights]
+        margins = (agreement.horizontal_m / 2, agreement.vertical_m / 2)
+        if kept is not None:
+            pieces, boxes, faces, cells = kept.filed(
+                [f for _, f in flights],
+                owners,
+                self._split_m,
+                margins,
+                self._flight_grid,
+                n_old_pieces,
+            )
+        else:
+            pieces = flight_pieces([f for _, f in flights], owners, self._split_m)
+            boxes = pieces.boxes(*margins)
+            faces = boxes.faces()
+            cells = file_boxes(boxes, self._flight_grid, id_offset=n_old_pieces)
 
         say("preparing areas")
         prepared = [prepare_area(area) for _, area in areas]
@@ -175,7 +187,6 @@ class PlanIndex:
         n_old_areas = len(self._areas)
         area_cells = file_boxes(area_boxes, self._area_grid, id_offset=n_old_areas)
 
-        faces = boxes.faces()
         area_faces = area_boxes.faces()
         all_faces = np.concatenate([self._piece_faces, faces])
         all_area_faces = np.concatenate([self._area_faces, area_faces])

@@ -19,7 +19,7 @@ from detente.geo import GEOD, ecef
 from detente.model import Flight
 
 from ._arrays import expand
-from .grid import Boxes
+from .grid import Boxes, GridSpec, SortedCells, file_boxes
 
 __all__ = ["PieceCache", "Pieces", "flight_pieces"]
 
@@ -198,6 +198,22 @@ _PACKED = (
 _WIDTH = sum(width for _, width in _PACKED)
 
 
+# How a flight's boxes are filed: split length, margins, grid.
+_Filing = tuple[float, tuple[float, float], GridSpec]
+
+
+@dataclass(frozen=True, slots=True)
+class _FiledFlight:
+    """One flight's boxes (packed, one row each), their faces and their cells (box ids from
+    0 within the flight); the flight is held so that its identity stays its own."""
+
+    flight: Flight
+    boxes: FloatArray
+    faces: IntArray
+    keys: IntArray
+    ids: IntArray
+
+
 @dataclass(slots=True)
 class PieceCache:
     """Flights' pieces kept from one index to the next, first in, first out.
@@ -205,7 +221,8 @@ class PieceCache:
     A store's candidates come back pass after pass as the same flight objects (its cache of
     parsed items), and splitting them again is a large part of a pass. Entries are keyed by the
     flight object (which the entry holds, so that its identity stays its own) and by the split
-    length.
+    length. `filed` keeps each flight's boxes and cells in an index's grid beside its pieces,
+    keyed by how they were filed.
 
     >>> from detente.model import Flight
     >>> f = Flight("blue", "f1", lon=(36.0, 37.0), lat=(35.0, 35.0), alt_m=(9000.0, 9000.0),
@@ -222,10 +239,87 @@ class PieceCache:
 
     size: int
     _rows: dict[tuple[int, float], tuple[Flight, FloatArray]] = field(default_factory=dict)
+    _filed: dict[tuple[int, _Filing], _FiledFlight] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def __len__(self) -> int:
         return len(self._rows)
+
+    def filed(
+        self,
+        flights: Sequence[Flight],
+        owners: Sequence[int],
+        max_len_m: float,
+        margins: tuple[float, float],
+        spec: GridSpec,
+        id_offset: int = 0,
+    ) -> tuple[Pieces, Boxes, IntArray, SortedCells]:
+        """The flights' pieces, their boxes grown by `margins` (`Pieces.boxes`), the boxes'
+        faces and their cells in `spec` (`file_boxes`, ids from `id_offset`): the same arrays
+        as made from scratch, each flight's boxes and cells kept like its pieces."""
+        pieces = self.pieces(flights, owners, max_len_m)
+        if len(flights) > self.size:
+            boxes = pieces.boxes(*margins)
+            return pieces, boxes, boxes.faces(), file_boxes(boxes, spec, id_offset)
+        filing = (max_len_m, margins, spec)
+        entries = self._filed
+        kept = [entries.get((id(f), filing)) for f in flights]
+        missing = [k for k, entry in enumerate(kept) if entry is None]
+        if missing:
+            fresh = self._file([flights[k] for k in missing], max_len_m, margins, spec)
+            with self._lock:
+                for k, entry in zip(missing, fresh, strict=True):
+                    entries[id(flights[k]), filing] = kept[k] = entry
+                while len(entries) > self.size:
+                    del entries[next(iter(entries))]
+        got = [entry for entry in kept if entry is not None]
+        table = np.concatenate([e.boxes for e in got]) if got else np.empty((0, 10))
+        boxes = Boxes(
+            table[:, 0:3], table[:, 3:6], table[:, 6], table[:, 7], table[:, 8], table[:, 9]
+        )
+        faces = np.concatenate([e.faces for e in got]) if got else np.empty(0, np.int64)
+        first = np.cumsum([0, *(len(e.faces) for e in got[:-1])]).astype(np.int64) + id_offset
+        keys = np.concatenate([e.keys for e in got]) if got else np.empty(0, np.int64)
+        ids = (
+            np.concatenate([e.ids + start for e, start in zip(got, first.tolist(), strict=True)])
+            if got
+            else np.empty(0, np.int64)
+        )
+        # Stable: equal keys keep the order of their boxes, as `file_boxes` gives them.
+        order = np.argsort(keys, kind="stable")
+        return pieces, boxes, faces, SortedCells(keys[order], ids[order])
+
+    def _file(
+        self,
+        flights: Sequence[Flight],
+        max_len_m: float,
+        margins: tuple[float, float],
+        spec: GridSpec,
+    ) -> list[_FiledFlight]:
+        """Each flight's boxes, faces and cells (box ids from 0 within the flight)."""
+        pieces = self.pieces(flights, range(len(flights)), max_len_m)
+        boxes = pieces.boxes(*margins)
+        faces = boxes.faces()
+        cells = file_boxes(boxes, spec)
+        packed = np.column_stack(
+            [boxes.lo, boxes.hi, boxes.t0, boxes.t1, boxes.z0, boxes.z1]
+        ).reshape(-1, 10)
+        flight_ends = np.arange(len(flights) + 1)
+        bounds = np.searchsorted(pieces.owner, flight_ends).tolist()
+        # The cells by flight, each flight's in key order still (a stable sort).
+        by_flight = np.argsort(pieces.owner[cells.ids], kind="stable")
+        keys, ids = cells.keys[by_flight], cells.ids[by_flight]
+        cuts = np.searchsorted(pieces.owner[ids], flight_ends).tolist()
+        return [
+            _FiledFlight(
+                flights[k],
+                packed[bounds[k] : bounds[k + 1]].copy(),
+                faces[bounds[k] : bounds[k + 1]].copy(),
+                keys[cuts[k] : cuts[k + 1]].copy(),
+                ids[cuts[k] : cuts[k + 1]] - bounds[k],
+            )
+            for k in range(len(flights))
+        ]
 
     def pieces(self, flights: Sequence[Flight], owners: Sequence[int], max_len_m: float) -> Pieces:
         """`flight_pieces(flights, owners, max_len_m)`, split only where not kept already."""

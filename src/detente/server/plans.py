@@ -437,8 +437,8 @@ class PlanWriter:
         # rows under the keys than there are and scans every item for them.
         pks: set[int] = set()
         for grid, keys in _keys_by_grid(queries):
-            rows = conn.exec_driver_sql(_FILED_PKS_POSTGRES, (grid, keys))
-            pks.update(pk for (pk,) in rows)
+            filed = conn.exec_driver_sql(_FILED_PKS_POSTGRES, (grid, keys))
+            pks.update(pk for (pk,) in filed)
         if not pks:
             return {}
         rows = conn.exec_driver_sql(_CANDIDATES_POSTGRES, (sorted(pks),)).fetchall()
