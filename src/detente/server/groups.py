@@ -97,7 +97,7 @@ class _Pass:
 
 class Groups:
     """The queue of groupable requests of one `PlanWriter`: up to `leaders` groups have their
-    pass made at once, and as many more wait to commit or commit."""
+    pass made at once; a group whose pass is made commits (under the store's write lock)."""
 
     def __init__(self, writer: PlanWriter, leaders: int = 1) -> None:
         self.writer = writer
