@@ -258,7 +258,7 @@ class PieceCache:
         faces and their cells in `spec` (`file_boxes`, ids from `id_offset`): the same arrays
         as made from scratch, each flight's boxes and cells kept like its pieces."""
         pieces = self.pieces(flights, owners, max_len_m)
-        if len(flights) > self.size:
+        if not flights or len(flights) > self.size:
             boxes = pieces.boxes(*margins)
             return pieces, boxes, boxes.faces(), file_boxes(boxes, spec, id_offset)
         filing = (max_len_m, margins, spec)
@@ -273,17 +273,15 @@ class PieceCache:
                 while len(entries) > self.size:
                     del entries[next(iter(entries))]
         got = [entry for entry in kept if entry is not None]
-        table = np.concatenate([e.boxes for e in got]) if got else np.empty((0, 10))
+        table = np.concatenate([e.boxes for e in got])
         boxes = Boxes(
             table[:, 0:3], table[:, 3:6], table[:, 6], table[:, 7], table[:, 8], table[:, 9]
         )
-        faces = np.concatenate([e.faces for e in got]) if got else np.empty(0, np.int64)
-        first = np.cumsum([0, *(len(e.faces) for e in got[:-1])]).astype(np.int64) + id_offset
-        keys = np.concatenate([e.keys for e in got]) if got else np.empty(0, np.int64)
-        ids = (
-            np.concatenate([e.ids + start for e, start in zip(got, first.tolist(), strict=True)])
-            if got
-            else np.empty(0, np.int64)
+        faces = np.concatenate([e.faces for e in got])
+        first = np.cumsum([0, *(len(e.faces) for e in got[:-1])]).tolist()
+        keys = np.concatenate([e.keys for e in got])
+        ids = np.concatenate(
+            [e.ids + (start + id_offset) for e, start in zip(got, first, strict=True)]
         )
         # Stable: equal keys keep the order of their boxes, as `file_boxes` gives them.
         order = np.argsort(keys, kind="stable")

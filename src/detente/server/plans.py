@@ -115,8 +115,8 @@ class PlanWriter:
         self.cache = cache
         #: The candidates' pieces, kept as long as their parsed items.
         self.pieces = PieceCache(cache.size)
-        # Groups overlap: one's engine pass runs while another commits (measured: three at
-        # once answered more plans a second, sooner, than two).
+        # One group's engine pass at a time, made while the group before commits (measured:
+        # larger groups, sooner answers than three passes under way at once).
         self.groups = Groups(self)
 
     # -- checking the input --------------------------------------------------------------------
