@@ -225,6 +225,25 @@ def test_a_new_agreement_meanwhile_makes_the_pass_again(
     assert _open_by_other(store, blue) == ["r-1"]
 
 
+def test_a_pass_reads_under_the_agreement_adopted_since_the_pass_before(
+    store: Store, parties: tuple[Party, Party]
+) -> None:
+    """A pass files the group's cells under the agreement the pass before read, and again
+    once it reads a new one: the candidates the new margins reach are met."""
+    from dataclasses import replace
+
+    blue, red = parties
+    # 267 km apart: a conflict under 150 NM, met only through the cells its margins reach.
+    _write(store, red, flight("r-1", [(36.0, 38.4, 6000.0), (37.0, 38.4, 6000.0)]))
+    _write(store, blue, distant_flight("b-0"))
+    store.set_agreement(replace(store.agreement(), horizontal_m=150 * 1852.0))
+    pending, found = _prepared(store, blue, flight("b-1"))
+    assert len(found.conflicts) == 1
+    store.writer.groups.commit(found, [pending])
+    assert pending.result is not None and len(pending.result.conflicts) == 1
+    assert _open_by_other(store, blue) == ["r-1"]
+
+
 @pytest.fixture
 def twin_stores(store_url: str, tmp_path) -> Iterator[tuple[Store, Store]]:
     """Two empty stores on the backend; the second makes its passes in a process."""

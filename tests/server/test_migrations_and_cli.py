@@ -6,11 +6,13 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.config import Config
 from alembic.migration import MigrationContext
-from sqlalchemy import select
+from sqlalchemy import insert, inspect, select
+from sqlalchemy.exc import IntegrityError
 
 from detente.server.clock import Clock
 from detente.server.db import MIGRATIONS
@@ -117,4 +119,42 @@ def test_migration_0003_rekeys_stored_cells_both_ways(store_url: str) -> None:
     # The candidates are found through the re-keyed cells.
     answer = store.write(blue, [Change("b-1", flight("b-1"))], source="t")
     assert len(answer.conflicts) == 2
+    store.close()
+
+
+def _migrate_to(store: Store, revision: str) -> None:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    with store.db.engine.begin() as conn:
+        config.attributes["connection"] = conn
+        if revision == "head":
+            command.upgrade(config, revision)
+        else:
+            command.downgrade(config, revision)
+
+
+def _cells_foreign_keys(store: Store) -> list[tuple[list[str], str, list[str]]]:
+    keys = inspect(store.db.engine).get_foreign_keys("cells")
+    return [(k["constrained_columns"], k["referred_table"], k["referred_columns"]) for k in keys]
+
+
+def test_migration_0004_drops_the_cells_foreign_key_both_ways(store_url: str) -> None:
+    """The cell index loses its key to the items and gets it back, its rows kept each way;
+    a cell of no item is refused only while the key is there."""
+    store = Store(store_url, clock=Clock(start=DAY)).migrate()
+    blue, red = store.add_party("blue")[0], store.add_party("red")[0]
+    store.write(red, [Change("r-1", crossing_flight("r-1"))], source="t")
+    current = _filed(store)
+    assert len(current) > 10
+    assert _cells_foreign_keys(store) == []
+    _migrate_to(store, "0003")
+    assert _cells_foreign_keys(store) == [(["item_pk"], "items", ["pk"])]
+    assert _filed(store) == current
+    with pytest.raises(IntegrityError), store.db.engine.begin() as conn:
+        conn.execute(insert(cells).values(grid=0, key=1, item_pk=10**9))
+    _migrate_to(store, "head")
+    assert _cells_foreign_keys(store) == []
+    assert _filed(store) == current
+    answer = store.write(blue, [Change("b-1", flight("b-1"))], source="t")
+    assert len(answer.conflicts) == 1
     store.close()

@@ -200,6 +200,7 @@ _WIDTH = sum(width for _, width in _PACKED)
 
 # How a flight's boxes are filed: split length, margins, grid.
 _Filing = tuple[float, tuple[float, float], GridSpec]
+_FILINGS_KEPT = 2
 
 
 @dataclass(frozen=True, slots=True)
@@ -239,7 +240,8 @@ class PieceCache:
 
     size: int
     _rows: dict[tuple[int, float], tuple[Flight, FloatArray]] = field(default_factory=dict)
-    _filed: dict[tuple[int, _Filing], _FiledFlight] = field(default_factory=dict)
+    # By filing, then by flight: one hash of the filing (its grid is a dataclass) a call.
+    _filed: dict[_Filing, dict[int, _FiledFlight]] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def __len__(self) -> int:
@@ -262,14 +264,20 @@ class PieceCache:
             boxes = pieces.boxes(*margins)
             return pieces, boxes, boxes.faces(), file_boxes(boxes, spec, id_offset)
         filing = (max_len_m, margins, spec)
-        entries = self._filed
-        kept = [entries.get((id(f), filing)) for f in flights]
+        entries = self._filed.get(filing)
+        if entries is None:
+            with self._lock:
+                # Filings change with the agreement: the latest two are kept.
+                entries = self._filed.setdefault(filing, {})
+                while len(self._filed) > _FILINGS_KEPT:
+                    del self._filed[next(iter(self._filed))]
+        kept = [entries.get(id(f)) for f in flights]
         missing = [k for k, entry in enumerate(kept) if entry is None]
         if missing:
             fresh = self._file([flights[k] for k in missing], max_len_m, margins, spec)
             with self._lock:
                 for k, entry in zip(missing, fresh, strict=True):
-                    entries[id(flights[k]), filing] = kept[k] = entry
+                    entries[id(flights[k])] = kept[k] = entry
                 while len(entries) > self.size:
                     del entries[next(iter(entries))]
         got = [entry for entry in kept if entry is not None]
@@ -278,11 +286,10 @@ class PieceCache:
             table[:, 0:3], table[:, 3:6], table[:, 6], table[:, 7], table[:, 8], table[:, 9]
         )
         faces = np.concatenate([e.faces for e in got])
-        first = np.cumsum([0, *(len(e.faces) for e in got[:-1])]).tolist()
+        # Each flight's box ids moved past the boxes of the flights before it.
+        first = np.cumsum([id_offset, *(len(e.faces) for e in got[:-1])])
         keys = np.concatenate([e.keys for e in got])
-        ids = np.concatenate(
-            [e.ids + (start + id_offset) for e, start in zip(got, first, strict=True)]
-        )
+        ids = np.concatenate([e.ids for e in got]) + np.repeat(first, [len(e.ids) for e in got])
         # Stable: equal keys keep the order of their boxes, as `file_boxes` gives them.
         order = np.argsort(keys, kind="stable")
         return pieces, boxes, faces, SortedCells(keys[order], ids[order])

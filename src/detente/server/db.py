@@ -13,7 +13,7 @@ Writes are serialisable by construction:
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -24,7 +24,7 @@ from sqlalchemy.engine import make_url
 
 from detente.detect.cells import lock_regions
 
-__all__ = ["Database", "database_url"]
+__all__ = ["Database", "database_url", "driver", "pg_array"]
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 _STORE_LOCK = 1
@@ -62,6 +62,23 @@ def database_url(url: str) -> str:
         if url.startswith(prefix):
             return "postgresql+psycopg://" + url[len(prefix) :]
     return url
+
+
+def driver(conn: Connection) -> Any:
+    """The driver's own connection under `conn` (psycopg's, on PostgreSQL)."""
+    raw = conn.connection.driver_connection
+    assert raw is not None
+    return raw
+
+
+def pg_array(values: Iterable[int]) -> str:
+    """A PostgreSQL array literal of integers, sent as text (the driver's list adapter walks
+    each element in the interpreter).
+
+    >>> pg_array([3, -1])
+    '{3,-1}'
+    """
+    return "{" + ",".join(map(str, values)) + "}"
 
 
 class Database:
@@ -105,8 +122,11 @@ class Database:
                 yield conn
 
     @contextmanager
-    def writing(self, whole_store: bool = False) -> Iterator[Connection]:
-        """A write transaction; `whole_store` excludes every other writer."""
+    def writing(
+        self, whole_store: bool = False, cells: Sequence[tuple[int, int]] = ()
+    ) -> Iterator[Connection]:
+        """A write transaction; `whole_store` excludes every other writer. The locks of the
+        `(grid, key)` cells given are taken with the store's (`lock_cells`)."""
         if self.is_sqlite:
             if self._checkpoints is not None:
                 self._checkpoints.start()
@@ -116,9 +136,26 @@ class Database:
                     yield conn
             return
         with self.engine.connect() as conn, conn.begin():
-            lock = "pg_advisory_xact_lock" if whole_store else "pg_advisory_xact_lock_shared"
-            conn.execute(text(f"SELECT {lock}(:k)"), {"k": _STORE_LOCK})
+            if whole_store:
+                conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _STORE_LOCK})
+            else:
+                # The transaction's start, the store's lock and the cells' in one round trip
+                # (the driver sends its BEGIN on its own otherwise).
+                raw = driver(conn)
+                with raw.pipeline():
+                    raw.execute(_TAKE_LOCKS, (pg_array([_STORE_LOCK, *_cell_locks(cells)]),))
             yield conn
+
+    @contextmanager
+    def pipeline(self, conn: Connection) -> Iterator[None]:
+        """PostgreSQL: the statements of the block are sent without waiting for each one's
+        answer, until a result is read or the block ends (errors are raised then). Only
+        statements whose rows are not read through SQLAlchemy belong in it. SQLite: nothing."""
+        if self.is_sqlite:
+            yield
+            return
+        with driver(conn).pipeline():
+            yield
 
     def lock_cells(self, conn: Connection, grid_keys: Sequence[tuple[int, int]]) -> None:
         """Take the cell locks of a write, in sorted order (PostgreSQL; SQLite is serial).
@@ -128,27 +165,37 @@ class Database:
         """
         if self.is_sqlite or not grid_keys:
             return
-        pairs = np.asarray(grid_keys, np.int64).reshape(-1, 2)
-        regions = lock_regions(pairs[:, 1]).tolist()
-        # Surface cells of areas and of flights are one key space (grids 1 and 2 meet there).
-        locks = sorted(
-            {
-                ((key * 2 + min(grid, 1)) & _MASK) | 4
-                for grid, key in zip(pairs[:, 0].tolist(), regions, strict=True)
-            }
-        )
-        conn.execute(
-            text(
-                "SELECT count(pg_advisory_xact_lock(k)) FROM"
-                " (SELECT k FROM unnest(CAST(:keys AS bigint[])) AS k ORDER BY k OFFSET 0) AS s"
-            ),
-            {"keys": locks},
-        )
+        conn.exec_driver_sql(_TAKE_LOCKS, (pg_array(_cell_locks(grid_keys)),))
 
     def lock_log(self, conn: Connection) -> None:
         """Serialise the log's tail: taken last, held until commit."""
         if not self.is_sqlite:
-            conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _LOG_LOCK})
+            # Through the driver: its answer is not read (it may be sent in a pipeline).
+            driver(conn).execute("SELECT pg_advisory_xact_lock(%s)", (_LOG_LOCK,))
+
+
+# Advisory locks in ascending order: the store's (shared), then the cells' (exclusive).
+_TAKE_LOCKS = (
+    f"SELECT count(CASE WHEN k = {_STORE_LOCK} THEN pg_advisory_xact_lock_shared(k)"
+    " ELSE pg_advisory_xact_lock(k) END)"
+    " FROM (SELECT k FROM unnest(CAST(%s AS bigint[])) AS k ORDER BY k OFFSET 0) AS s"
+)
+
+
+def _cell_locks(grid_keys: Sequence[tuple[int, int]]) -> list[int]:
+    """The lock keys of `(grid, key)` cells, one a region (`lock_regions`), sorted; all above
+    the store's and the log's."""
+    if not grid_keys:
+        return []
+    pairs = np.asarray(grid_keys, np.int64).reshape(-1, 2)
+    regions = lock_regions(pairs[:, 1]).tolist()
+    # Surface cells of areas and of flights are one key space (grids 1 and 2 meet there).
+    return sorted(
+        {
+            ((key * 2 + min(grid, 1)) & _MASK) | 4
+            for grid, key in zip(pairs[:, 0].tolist(), regions, strict=True)
+        }
+    )
 
 
 class _Checkpoints:

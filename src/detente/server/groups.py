@@ -34,9 +34,11 @@ from detente.detect import PlanIndex
 from detente.detect.cells import CellKeys, item_cells, query_keys
 from detente.model import Agreement, Conflict, Item, ItemRef
 
+from .candidates import filed_rows, send_filed_under
+from .db import driver, pg_array
 from .journal import Entry, append
 from .notices import group_pairs
-from .parties import Party, load_agreement
+from .parties import Party, agreement_of, load_agreement
 from .passes import Candidate
 from .recent import Filed, RecentWrites
 from .schema import cells, item_versions, items, log
@@ -106,6 +108,8 @@ class Groups:
         self.process: PassProcess | None = None
         #: The last groups committed here, for the catch-up of the next ones.
         self.recent = RecentWrites(2 * MAX_CATCH_UP)
+        #: The agreement the last pass read (the first guess of the next one's).
+        self._agreement = Agreement()
         self._lock = threading.Lock()
         self._queue: list[_Pending] = []
         self._leading = 0
@@ -197,6 +201,8 @@ class Groups:
         """What the group's pass reads from the store, its conflicts not yet found (`detect`
         finds them once the read has ended: SQLite restarts its log only when no reader is in
         it); None when no request is left."""
+        if conn.dialect.name == "postgresql":
+            return self._read_at_once(conn, group)
         since = int(conn.execute(select(func.coalesce(func.max(log.c.seq), 0))).scalar_one())
         agreement = load_agreement(conn)
         members = self._members(conn, group)
@@ -209,6 +215,46 @@ class Groups:
         stored = self.writer.load_items(conn, {pk: r.version for pk, r in rows.items()})
         return _Pass(since, agreement, members, cell_rows, queries, rows, dict(stored), [])
 
+    def _read_at_once(self, conn: Connection, group: list[_Pending]) -> _Pass | None:
+        """`read` on PostgreSQL in one round trip: the log's end, the agreement, the group's
+        ids already stored and the items filed under the cells of every request, under the
+        agreement last seen (read again in the rare case it changed). A request left out
+        only adds candidates, which the members' windows filter as usual."""
+        raw = driver(conn)
+        new_items = [item for p in group for item in p.items]
+        agreement = self._agreement
+        cell_rows = item_cells(new_items, agreement)
+        queries = query_keys(cell_rows, new_items)
+        asked = {(pending.party.id, c.item_id) for pending in group for c in pending.changes}
+        with self.writer.db.pipeline(conn):
+            head = raw.execute(_HEAD)
+            stored_ids = raw.execute(
+                _STORED_IDS,
+                (
+                    pg_array(sorted({party for party, _ in asked})),
+                    sorted({item_id for _, item_id in asked}),
+                ),
+            )
+            filed = send_filed_under(raw, queries)
+            since, agreement_text = head.fetchone()
+            taken = {key for key in ((int(p), i) for p, i in stored_ids.fetchall()) if key in asked}
+            rows = {} if filed is None else filed_rows(filed)
+        seen = agreement_of(agreement_text)
+        members = _untaken(group, taken)
+        if not members:
+            return None
+        changed = seen != agreement
+        if changed or len(members) < len(group):
+            self._agreement = agreement = seen
+            new_items = [item for p in members for item in p.items]
+            cell_rows = item_cells(new_items, agreement)
+            queries = query_keys(cell_rows, new_items)
+            if changed:
+                rows = self.writer.filed_under(conn, queries)
+        rows = _near(rows, members, agreement)
+        stored = self.writer.load_items(conn, {pk: r.version for pk, r in rows.items()})
+        return _Pass(int(since), agreement, members, cell_rows, queries, rows, dict(stored), [])
+
     def detect(self, found: _Pass) -> None:
         """The conflicts of a pass read by `read`: the engine on the candidates it read (in
         order of pk) and the group's items."""
@@ -220,11 +266,9 @@ class Groups:
         """Store a prepared pass, brought up to date with what was written since it was read."""
         writer = self.writer
         db = writer.db
-        with db.writing() as conn:
-            cell_rows = found.cell_rows
-            db.lock_cells(
-                conn, list(zip(cell_rows.grid.tolist(), cell_rows.key.tolist(), strict=True))
-            )
+        cell_rows = found.cell_rows
+        locked = list(zip(cell_rows.grid.tolist(), cell_rows.key.tolist(), strict=True))
+        with db.writing(cells=locked) as conn:
             if not self._catch_up(conn, found):
                 # Too much changed (a new agreement, an id of the group taken): again, locked.
                 # (Its members are some of those before, so the cells locked cover theirs.)
@@ -245,10 +289,18 @@ class Groups:
                 {ref: found.rows[pk] for ref, (pk, _) in known.items()},
                 agreement,
             )
-            pks = self._store_items(conn, members)
-            writer._insert_cells(conn, cell_rows, np.asarray(pks, np.int64))
-            entries, views = self._store_conflicts(conn, members, pks, known, attributed, agreement)
-            seqs = append(db, conn, members[0].now, entries)
+            versions = {pk: int(found.rows[pk].version) for pk, _ in known.values()}
+            # The parties met, known before the pipeline (where nothing may be read but
+            # through the driver).
+            writer._party_ids(conn, {ref.party for ref in met})
+            pks, values = self._store_items(conn, members)
+            with db.pipeline(conn):
+                self._store_versions(conn, pks, values)
+                writer._insert_cells(conn, cell_rows, np.asarray(pks, np.int64))
+                entries, views = self._store_conflicts(
+                    conn, members, pks, known, versions, attributed, agreement
+                )
+                seqs = append(db, conn, members[0].now, entries)
         self._remember(members, pks, cell_rows, entries, seqs)
         self._answer(members, pks, views)
 
@@ -438,13 +490,7 @@ class Groups:
         to a request only if the stored item passes that request's own filter. Two items that
         conflict share a cell, so no pair is lost.
         """
-        windows = list(_party_windows(members, agreement).items())
-        return {
-            pk: row
-            for pk, row in self.writer.filed_under(conn, queries).items()
-            if row.status == "active"
-            and any(_passes(row, party, after, hi, agreement) for party, (after, hi) in windows)
-        }
+        return _near(self.writer.filed_under(conn, queries), members, agreement)
 
     @staticmethod
     def _members(conn: Connection, group: list[_Pending]) -> list[_Pending]:
@@ -462,17 +508,13 @@ class Groups:
             taken.update(
                 key for key in ((int(p), i) for p, i in conn.execute(query)) if key in asked
             )
-        members = []
-        for pending in group:
-            keys = [(pending.party.id, c.item_id) for c in pending.changes]
-            if not taken.isdisjoint(keys):
-                continue
-            taken.update(keys)
-            members.append(pending)
-        return members
+        return _untaken(group, taken)
 
     @staticmethod
-    def _store_items(conn: Connection, members: list[_Pending]) -> list[int]:
+    def _store_items(
+        conn: Connection, members: list[_Pending]
+    ) -> tuple[list[int], list[dict[str, Any]]]:
+        """Insert the group's items; their pks and rows."""
         values = []
         for p in members:
             for change, item in zip(p.changes, p.items, strict=True):
@@ -495,6 +537,11 @@ class Groups:
                 insert(items).returning(items.c.pk, sort_by_parameter_order=True), values
             ).scalars()
         ]
+        return pks, values
+
+    @staticmethod
+    def _store_versions(conn: Connection, pks: list[int], values: list[dict[str, Any]]) -> None:
+        """The first version of each new item, in its history."""
         conn.execute(
             insert(item_versions),
             [
@@ -507,7 +554,6 @@ class Groups:
                 for pk, v in zip(pks, values, strict=True)
             ],
         )
-        return pks
 
     def _store_conflicts(
         self,
@@ -515,11 +561,12 @@ class Groups:
         members: list[_Pending],
         pks: list[int],
         known: dict[ItemRef, tuple[int, Item]],
+        versions: dict[int, int],
         found: list[list[Conflict]],
         agreement: Agreement,
     ) -> tuple[list[Entry], list[list[dict[str, Any]]]]:
         """Each request's items and raised conflicts, stored and logged as a write of its own;
-        `known` holds the stored items met, by reference."""
+        `known` holds the stored items met, by reference, and `versions` their versions."""
         from .plans import _Diff, _Touched
 
         writer = self.writer
@@ -546,16 +593,16 @@ class Groups:
                     agreement,
                     pending.now,
                     mine,
+                    versions,
                 )
             )
             for entry in mine:
                 entry.at = pending.now
             entries += mine
-            known.update(
-                (t.item.ref, (t.pk, t.item))
-                for t in touched
-                if t.pk is not None and t.item is not None
-            )
+            for t in touched:
+                if t.pk is not None and t.item is not None:
+                    known[t.item.ref] = (t.pk, t.item)
+                    versions[t.pk] = t.version
         return entries, views
 
     def _answer(
@@ -576,6 +623,43 @@ class Groups:
                 conflicts=conflict_views,
                 resolved=[],
             )
+
+
+def _untaken(group: list[_Pending], taken: set[tuple[int, str]]) -> list[_Pending]:
+    """The requests of `group` none of whose `(party, id)` is `taken` or given before."""
+    taken = set(taken)
+    members = []
+    for pending in group:
+        keys = [(pending.party.id, c.item_id) for c in pending.changes]
+        if not taken.isdisjoint(keys):
+            continue
+        taken.update(keys)
+        members.append(pending)
+    return members
+
+
+def _near(rows: dict[int, Any], members: list[_Pending], agreement: Agreement) -> dict[int, Any]:
+    """Of candidate `rows`, the active ones within the window of one of the members' parties
+    and of another party (unless the agreement compares one's own items)."""
+    windows = list(_party_windows(members, agreement).items())
+    return {
+        pk: row
+        for pk, row in rows.items()
+        if row.status == "active"
+        and any(_passes(row, party, after, hi, agreement) for party, (after, hi) in windows)
+    }
+
+
+# The log's end and the stored agreement, in one statement.
+_HEAD = (
+    "SELECT (SELECT coalesce(max(seq), 0) FROM log),"
+    " (SELECT value FROM settings WHERE name = 'agreement')"
+)
+# Of the ids asked by these parties, those stored (the pairs asked are kept by the caller).
+_STORED_IDS = (
+    "SELECT party_id, item_id FROM items"
+    " WHERE party_id = ANY(CAST(%s AS bigint[])) AND item_id = ANY(CAST(%s AS text[]))"
+)
 
 
 def _party_windows(members: list[_Pending], agreement: Agreement) -> dict[int, tuple[float, float]]:

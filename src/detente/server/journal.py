@@ -13,7 +13,7 @@ from typing import Any
 import orjson
 from sqlalchemy import Connection, Integer, func, insert, literal, select, union_all
 
-from .db import Database
+from .db import Database, driver, pg_array
 from .schema import feed, log
 
 __all__ = ["Entry", "append", "feed_after", "last_number"]
@@ -36,30 +36,73 @@ def append(db: Database, conn: Connection, at: float, entries: list[Entry]) -> l
     numbers, in order."""
     if not entries:
         return []
-    db.lock_log(conn)
-    parties = {party for entry in entries for party in entry.views}
-    last: dict[int, int] = {}
-    if parties:
-        # One index probe per party (a GROUP BY over the parties would read their whole feeds).
-        tails = [
-            select(
-                literal(party, Integer),
-                select(func.max(feed.c.n)).where(feed.c.party_id == party).scalar_subquery(),
-            )
-            for party in sorted(parties)
+    parties = sorted({party for entry in entries for party in entry.views})
+    if db.is_sqlite:
+        last = _feed_tails(conn, parties)
+        seqs = [
+            int(seq)
+            for seq in conn.execute(
+                insert(log).returning(log.c.seq, sort_by_parameter_order=True),
+                [_log_row(e, at) for e in entries],
+            ).scalars()
         ]
-        query = tails[0] if len(tails) == 1 else union_all(*tails)
-        last = {int(party): int(n or 0) for party, n in conn.execute(query)}
-    seqs = [
-        int(seq)
-        for seq in conn.execute(
-            insert(log).returning(log.c.seq, sort_by_parameter_order=True),
-            [
-                {"at": _at(e, at), "kind": e.kind, "party_id": e.actor, "body": _dumps(e.body)}
-                for e in entries
-            ],
-        ).scalars()
+        _insert_feed(conn, entries, seqs, last, at)
+        return seqs
+    # PostgreSQL: the log's lock, the feeds' tails and the new sequence numbers in one round
+    # trip, then both inserts in one more.
+    with db.pipeline(conn):
+        db.lock_log(conn)
+        raw = driver(conn)
+        tails = raw.execute(_FEED_TAILS, (pg_array(parties),))
+        numbers = raw.execute(_NEXT_SEQS, (len(entries),))
+        last = {int(party): int(n or 0) for party, n in tails.fetchall()}
+        seqs = [int(seq) for (seq,) in numbers.fetchall()]
+        conn.execute(
+            insert(log),
+            [{"seq": seq, **_log_row(e, at)} for e, seq in zip(entries, seqs, strict=True)],
+        )
+        _insert_feed(conn, entries, seqs, last, at)
+    return seqs
+
+
+# One index probe per party (a GROUP BY over the parties would read their whole feeds).
+_FEED_TAILS = (
+    "SELECT p, (SELECT max(n) FROM feed WHERE party_id = p) FROM unnest(CAST(%s AS bigint[])) AS p"
+)
+# Taken under the log's lock: they commit in order.
+_NEXT_SEQS = (
+    "SELECT nextval(pg_get_serial_sequence('log', 'seq')) AS seq"
+    " FROM generate_series(1, %s) ORDER BY seq"
+)
+
+
+def _feed_tails(conn: Connection, parties: list[int]) -> dict[int, int]:
+    """The number of each party's latest event (SQLite)."""
+    if not parties:
+        return {}
+    tails = [
+        select(
+            literal(party, Integer),
+            select(func.max(feed.c.n)).where(feed.c.party_id == party).scalar_subquery(),
+        )
+        for party in parties
     ]
+    query = tails[0] if len(tails) == 1 else union_all(*tails)
+    return {int(party): int(n or 0) for party, n in conn.execute(query)}
+
+
+def _log_row(entry: Entry, at: float) -> dict[str, Any]:
+    return {
+        "at": _at(entry, at),
+        "kind": entry.kind,
+        "party_id": entry.actor,
+        "body": _dumps(entry.body),
+    }
+
+
+def _insert_feed(
+    conn: Connection, entries: list[Entry], seqs: list[int], last: dict[int, int], at: float
+) -> None:
     rows_out: list[dict[str, Any]] = []
     for entry, seq in zip(entries, seqs, strict=True):
         for party, view in entry.views.items():
@@ -76,7 +119,6 @@ def append(db: Database, conn: Connection, at: float, entries: list[Entry]) -> l
             )
     if rows_out:
         conn.execute(insert(feed), rows_out)
-    return seqs
 
 
 def feed_after(conn: Connection, party: int, after: int, limit: int) -> list[tuple[int, str, str]]:

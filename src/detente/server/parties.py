@@ -25,6 +25,7 @@ __all__ = [
     "add_party",
     "admin_key_matches",
     "admin_key_set",
+    "agreement_of",
     "hash_key",
     "list_parties",
     "load_agreement",
@@ -155,7 +156,11 @@ def admin_key_matches(conn: Connection, key: str) -> bool:
 
 def load_agreement(conn: Connection) -> Agreement:
     """The stored agreement (the contract's defaults until one is set)."""
-    stored = _get(conn, "agreement")
+    return agreement_of(_get(conn, "agreement"))
+
+
+def agreement_of(stored: str | None) -> Agreement:
+    """The agreement as stored in the settings (None: the contract's defaults)."""
     return Agreement() if stored is None else Agreement(**orjson.loads(stored))
 
 

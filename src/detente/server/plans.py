@@ -28,7 +28,8 @@ from detente.interop.plans import parse_plan
 from detente.interop.results import format_instant
 from detente.model import Agreement, Flight, Item, ItemRef
 
-from .db import Database
+from .candidates import FILED_UNDER_SQLITE, filed_rows, keys_by_grid, send_filed_under
+from .db import Database, driver, pg_array
 from .groups import Groups, groupable
 from .journal import Entry, append
 from .notices import PairConflict, disclose, group_pairs, notice_view
@@ -37,7 +38,13 @@ from .passes import Candidate
 from .problems import Conflict, Invalid, NotFound, PreconditionRequired, plan_error_record
 from .schema import cells, conflicts, item_versions, items
 
-__all__ = ["Change", "ItemCache", "PlanWriter", "WriteResult", "feature_of"]
+__all__ = [
+    "Change",
+    "ItemCache",
+    "PlanWriter",
+    "WriteResult",
+    "feature_of",
+]
 
 #: Items in one plan, and vertices (positions or shape corners) in one item.
 MAX_ITEMS_PER_PLAN = 20_000
@@ -118,6 +125,7 @@ class PlanWriter:
         # One group's engine pass at a time, made while the group before commits (measured:
         # larger groups, sooner answers than three passes under way at once).
         self.groups = Groups(self)
+        self._party_id: dict[str, int] = {}
 
     # -- checking the input --------------------------------------------------------------------
 
@@ -421,28 +429,20 @@ class PlanWriter:
         if conn.dialect.name == "postgresql":
             return self._filed_under_postgres(conn, queries)
         found: dict[int, Candidate] = {}
-        for grid, keys in _keys_by_grid(queries):
+        for grid, keys in keys_by_grid(queries):
             for chunk in _chunks(keys):
                 # Only the cells are constrained, so that the planner walks the cell index
                 # (SQLite without statistics would scan every active item by its end); the
                 # callers check the rest. Straight to the driver: many rows, every write.
-                sql = _FILED_UNDER.format(keys=", ".join(["?"] * len(chunk)))
+                sql = FILED_UNDER_SQLITE.format(keys=", ".join(["?"] * len(chunk)))
                 for row in conn.exec_driver_sql(sql, (grid, *chunk)).fetchall():
                     found[row[0]] = Candidate(*row)
         return found
 
     @staticmethod
     def _filed_under_postgres(conn: Connection, queries: Any) -> dict[int, Candidate]:
-        # The items in a second statement, by primary key: in one, the planner reads more
-        # rows under the keys than there are and scans every item for them.
-        pks: set[int] = set()
-        for grid, keys in _keys_by_grid(queries):
-            filed = conn.exec_driver_sql(_FILED_PKS_POSTGRES, (grid, keys))
-            pks.update(pk for (pk,) in filed)
-        if not pks:
-            return {}
-        rows = conn.exec_driver_sql(_CANDIDATES_POSTGRES, (sorted(pks),)).fetchall()
-        return {row[0]: Candidate(*row) for row in rows}
+        cursor = send_filed_under(driver(conn), queries)
+        return {} if cursor is None else filed_rows(cursor)
 
     def load_items(self, conn: Connection, versions: dict[int, int]) -> list[tuple[int, Item]]:
         """The items of `pk: version`, from the cache or parsed from the store, sorted by pk."""
@@ -560,7 +560,7 @@ class PlanWriter:
             conn.exec_driver_sql(
                 'INSERT INTO cells (grid, "key", item_pk)'
                 " SELECT * FROM unnest(%s::smallint[], %s::bigint[], %s::bigint[])",
-                (grid, key, item_pk),
+                (pg_array(grid), pg_array(key), pg_array(item_pk)),
             )
 
     @staticmethod
@@ -598,16 +598,19 @@ class PlanWriter:
         agreement: Agreement,
         now: float,
         entries: list[Entry],
+        versions: dict[int, int] | None = None,
     ) -> list[dict[str, Any]]:
         # `party` is the writer (None for a whole-store recheck): views are returned for it.
-        """Store the diff, log it, and return the caller's views of its raised and kept ones."""
+        """Store the diff, log it, and return the caller's views of its raised and kept ones.
+        `versions`: the candidates' current versions by pk, if known (else they are read)."""
         by_ref: dict[ItemRef, tuple[int, int, Item]] = {}
         # Only the items of raised and kept pairs are valued: their versions and parties.
         named = {ref for pair in diff.raised for ref in (pair.a, pair.b)}
         named.update(ref for _, pair in diff.kept for ref in (pair.a, pair.b))
-        party_of_name = {name: pid for pid, name in party_names(conn).items()} if named else {}
+        party_of_name = self._party_ids(conn, {ref.party for ref in named})
         wanted = [(pk, item) for pk, item in candidates if item.ref in named] if named else []
-        versions = self._versions(conn, [pk for pk, _ in wanted])
+        if versions is None:
+            versions = self._versions(conn, [pk for pk, _ in wanted])
         for pk, item in wanted:
             by_ref[item.ref] = (pk, versions.get(pk, 0), item)
         for t in touched:
@@ -622,14 +625,17 @@ class PlanWriter:
             )
             done = SimpleNamespace(**{**row._asdict(), "status": "resolved", "changed_at": now})
             entries.append(self._conflict_entry("conflict.resolved", party, done))
+        raised = []
         for pair in diff.raised:
             values = self._conflict_values(pair, by_ref, party_of_name, agreement)
             values.update(id=uuid.uuid4().hex, status="open", raised_at=now, changed_at=now)
-            conn.execute(insert(conflicts), values)
+            raised.append(values)
             row = SimpleNamespace(**values)
             entries.append(self._conflict_entry("conflict.raised", party, row))
             if party is not None:
                 views.append(notice_view(row, party.id))
+        if raised:
+            conn.execute(insert(conflicts), raised)
         for old, pair in diff.kept:
             values = self._conflict_values(pair, by_ref, party_of_name, agreement)
             changed = (
@@ -654,6 +660,12 @@ class PlanWriter:
             if party is not None:
                 views.append(notice_view(row, party.id))
         return views
+
+    def _party_ids(self, conn: Connection, names: set[str]) -> dict[str, int]:
+        """The ids of the parties `names` (a party's name and id never change: kept)."""
+        if not names.issubset(self._party_id):
+            self._party_id = {name: pid for pid, name in party_names(conn).items()}
+        return self._party_id
 
     @staticmethod
     def _versions(conn: Connection, pks: Sequence[int]) -> dict[int, int]:
@@ -754,23 +766,6 @@ class PlanWriter:
         )
 
 
-# SQLite: the items of the cells, each read once (the cells alone answer the inner query).
-# PostgreSQL: the items under the cells, then those items (`_filed_under_postgres`).
-_CANDIDATE_COLUMNS = (
-    "items.pk, items.version, items.party_id, items.status, items.start_s, items.end_s"
-)
-_FILED_UNDER = (
-    f"SELECT {_CANDIDATE_COLUMNS} FROM items WHERE items.pk IN (SELECT cells.item_pk FROM cells"
-    ' WHERE cells.grid = ? AND cells."key" IN ({keys}))'
-)
-_FILED_PKS_POSTGRES = (
-    'SELECT item_pk FROM cells WHERE grid = %s AND "key" = ANY(CAST(%s AS bigint[]))'
-)
-_CANDIDATES_POSTGRES = (
-    f"SELECT {_CANDIDATE_COLUMNS} FROM items WHERE pk = ANY(CAST(%s AS bigint[]))"
-)
-
-
 def search_window(new_items: Sequence[Item], agreement: Agreement) -> tuple[float, float]:
     """The times stored items must overlap to be candidates of `new_items`."""
     lo = min(i.start for i in new_items) - 2 * agreement.time_buffer_s
@@ -796,12 +791,6 @@ def _diff(
 
 def _parse_stored(text: str) -> Item:
     return parse_plan({"type": "FeatureCollection", "features": [orjson.loads(text)]}, "store")[0]
-
-
-def _keys_by_grid(queries: Any) -> Iterable[tuple[int, list[int]]]:
-    """The distinct keys of `queries` (`CellKeys`), grid by grid."""
-    for grid in np.unique(queries.grid).tolist():
-        yield grid, np.unique(queries.key[queries.grid == grid]).tolist()
 
 
 def _chunks(values: Sequence[Any]) -> Iterable[Sequence[Any]]:
