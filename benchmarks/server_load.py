@@ -34,6 +34,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import datetime as dt
+import hashlib
 import os
 import re
 import resource
@@ -113,7 +114,10 @@ class SavedStore:
 
     @property
     def name(self) -> str:
-        return f"detente_saved_{self.backend}_{self.items}_{self.seed}"
+        # The folder's own: a PostgreSQL template is shared by the server, while the keys
+        # that open it are kept in the folder.
+        folder = hashlib.sha256(str(self.folder.resolve()).encode()).hexdigest()[:8]
+        return f"detente_saved_{self.backend}_{self.items}_{self.seed}_{folder}"
 
     @property
     def keys_file(self) -> Path:
