@@ -355,6 +355,27 @@ def test_a_group_of_several_parties_answers_as_writes_one_by_one(
     assert answers[0][0] == [[("b-1", "red")], [("r-1", "blue"), ("r-1", "blue")], []]
 
 
+def test_passes_go_back_into_the_server_when_the_pass_process_dies(
+    store: Store, parties: tuple[Party, Party], caplog: pytest.LogCaptureFixture
+) -> None:
+    import os
+    import signal
+
+    blue, red = parties
+    _write(store, red, crossing_flight("r-1"))
+    store.start_pass_process()
+    process = store.writer.groups.process
+    assert process is not None and process.pid is not None
+    assert len(_write(store, blue, flight("b-1")).conflicts) == 1
+    os.kill(process.pid, signal.SIGKILL)
+    with caplog.at_level("ERROR", logger="detente.server"):
+        answer = _write(store, blue, flight("b-2"))
+    assert len(answer.conflicts) == 1
+    assert store.writer.groups.process is None
+    assert "the pass process stopped" in caplog.text
+    assert _open_by_other(store, blue) == ["r-1", "r-1"]
+
+
 def test_the_pass_process_ends_when_the_server_is_killed(tmp_path) -> None:
     """A server killed outright (no time to stop anything) leaves no pass process behind."""
     import os
@@ -368,7 +389,7 @@ def test_the_pass_process_ends_when_the_server_is_killed(tmp_path) -> None:
         "from detente.server.store import Store\n"
         f"store = Store({str(tmp_path / 'k.db')!r}).migrate()\n"
         "store.start_pass_process()\n"
-        "print(*store.writer.groups.process._pool._processes, flush=True)\n"
+        "print(store.writer.groups.process.pid, flush=True)\n"
         "time.sleep(60)\n"
     )
     server = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)

@@ -183,7 +183,8 @@ class Groups:
                 return self.process.prepare(group)
             except BrokenProcessPool:
                 logger.exception("the pass process stopped; passes run in the server's process")
-                self.process = None
+                process, self.process = self.process, None
+                process.close()
         with self.writer.db.reading() as conn:
             found = self.read(conn, group)
         if found is not None:

@@ -10,13 +10,15 @@ snapshot; the commit in the server's process catches up with what was written si
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import multiprocessing
 import os
 import threading
 import time
-from concurrent.futures import ProcessPoolExecutor
-from typing import TYPE_CHECKING, NamedTuple
+from concurrent.futures.process import BrokenProcessPool
+from multiprocessing.connection import Connection
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 if TYPE_CHECKING:
     from detente.model import Item
@@ -49,30 +51,79 @@ _Request = tuple["Party", list[str], list["Item"], float]
 
 
 class PassProcess:
-    """One process that makes the engine's passes of `Groups` on the store at `url`."""
+    """One process that makes the engine's passes of `Groups` on the store at `url`, one at a
+    time, over a pipe of its own (no executor's threads between a request and its answer)."""
 
     def __init__(self, url: str) -> None:
-        self._pool = ProcessPoolExecutor(
-            1,
-            mp_context=multiprocessing.get_context("spawn"),
-            initializer=_start,
-            initargs=(url, os.getpid()),
+        context = multiprocessing.get_context("spawn")
+        self._conn, child = context.Pipe()
+        self._process = context.Process(
+            target=_serve, args=(child, url, os.getpid()), name="detente-passes", daemon=True
         )
-        # Started now, so that the first write does not wait for the process to come up.
-        self._pool.submit(_ready).result()
+        self._process.start()
+        child.close()
+        self._lock = threading.Lock()
+        # Ready now, so that the first write does not wait for the process to come up.
+        self._call(None)
+
+    @property
+    def pid(self) -> int | None:
+        return self._process.pid
 
     def prepare(self, group: list[_Pending]) -> _Pass | None:
         """The pass over `group`, its members given back as the requests of `group`."""
         requests: list[_Request] = [
             (p.party, [c.item_id for c in p.changes], p.items, p.now) for p in group
         ]
-        found, members = self._pool.submit(_prepare, requests).result()
+        found, members = self._call(requests)
         if found is not None:
             found.members = [group[k] for k in members]
         return found
 
     def close(self) -> None:
-        self._pool.shutdown(wait=True, cancel_futures=True)
+        with self._lock, contextlib.suppress(OSError):
+            self._conn.send(_STOP)
+        self._process.join(5)
+        if self._process.is_alive():
+            self._process.terminate()
+            self._process.join()
+        self._conn.close()
+
+    def _call(self, requests: list[_Request] | None) -> Any:
+        """Send a pass (None: no pass, an answer once ready) and wait for its outcome; an
+        error of the pass is raised here, and `BrokenProcessPool` if the process is gone."""
+        with self._lock:
+            try:
+                self._conn.send(requests)
+                outcome = self._conn.recv()
+            except (EOFError, OSError) as error:
+                raise BrokenProcessPool("the pass process stopped") from error
+        if isinstance(outcome, BaseException):
+            raise outcome
+        return outcome
+
+
+_STOP = "stop"
+
+
+def _serve(conn: Connection, url: str, parent: int) -> None:
+    """The pass process: make each pass sent until told to stop (or the server is gone)."""
+    _start(url, parent)
+    while True:
+        try:
+            requests = conn.recv()
+        except EOFError:
+            return
+        if requests == _STOP:
+            return
+        try:
+            outcome: Any = True if requests is None else _prepare(requests)
+        except Exception as error:
+            outcome = error
+        try:
+            conn.send(outcome)
+        except Exception as error:  # an outcome that cannot be sent (not picklable)
+            conn.send(RuntimeError(f"the pass's outcome could not be sent: {error!r}"))
 
 
 def _start(url: str, parent: int) -> None:
@@ -94,10 +145,6 @@ def _exit_with(parent: int) -> None:
     while os.getppid() == parent:
         time.sleep(PARENT_CHECK_S)
     os._exit(0)
-
-
-def _ready() -> bool:
-    return _groups is not None
 
 
 def _prepare(requests: list[_Request]) -> tuple[_Pass | None, list[int]]:
