@@ -1,0 +1,81 @@
+"""PostgreSQL's pooled connections: pinged before use only after being idle a while."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import psycopg
+import pytest
+from sqlalchemy import exc, text
+
+from detente.server import db as db_module
+from detente.server.db import Database
+
+from .conftest import PG_ADMIN_URL
+
+
+@pytest.fixture
+def database(pg_database: str) -> Iterator[Database]:
+    db = Database(pg_database)
+    yield db
+    db.dispose()
+
+
+@pytest.fixture
+def pings(database: Database, monkeypatch: pytest.MonkeyPatch) -> list[object]:
+    """The pings the pool sends, as they are sent."""
+    sent: list[object] = []
+    ping = database.engine.dialect.do_ping
+
+    def counted(dbapi_connection: object) -> bool:
+        sent.append(dbapi_connection)
+        return ping(dbapi_connection)
+
+    monkeypatch.setattr(database.engine.dialect, "do_ping", counted)
+    return sent
+
+
+def _backend_pid(database: Database) -> int:
+    with database.reading() as conn:
+        return int(conn.execute(text("SELECT pg_backend_pid()")).scalar_one())
+
+
+def _end_backend(pid: int) -> None:
+    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as admin:
+        admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
+
+
+def test_a_connection_in_steady_use_is_not_pinged(database: Database, pings: list[object]) -> None:
+    first = _backend_pid(database)
+    for _ in range(5):
+        assert _backend_pid(database) == first
+    assert pings == []
+
+
+def test_a_connection_idle_a_while_is_pinged_and_replaced_if_broken(
+    database: Database, pings: list[object], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first = _backend_pid(database)
+    _end_backend(first)
+    monkeypatch.setattr(db_module, "PING_AFTER_IDLE_S", 0.0)
+    # The ping finds the connection broken: a new one answers, and nothing fails.
+    second = _backend_pid(database)
+    assert second != first
+    assert len(pings) == 1
+    assert _backend_pid(database) == second
+
+
+def test_a_broken_connection_met_in_use_fails_once_then_the_pool_is_renewed(
+    database: Database, pings: list[object]
+) -> None:
+    first = _backend_pid(database)
+    _end_backend(first)
+    with pytest.raises(exc.OperationalError):
+        _backend_pid(database)
+    assert _backend_pid(database) != first
+    assert pings == []
+
+
+def test_backends_flush_what_they_write_as_they_go(database: Database) -> None:
+    with database.reading() as conn:
+        assert conn.execute(text("SHOW backend_flush_after")).scalar_one() == "256kB"
