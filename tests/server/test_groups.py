@@ -412,3 +412,82 @@ def test_the_pass_process_ends_when_the_server_is_killed(tmp_path) -> None:
         time.sleep(0.1)
     os.kill(children[0], signal.SIGKILL)
     raise AssertionError("the pass process outlived its server")
+
+
+class _PassesHere:
+    """A pass process's stand-in that makes the passes in this process and records what the
+    commits tell it."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self.told: list[tuple[int, int, int]] = []
+
+    def prepare(self, group: list[_Pending]):
+        with self.store.db.reading() as conn:
+            return self.store.writer.groups.prepare(conn, group)
+
+    def committed(self, items: list[tuple[int, int, int]]) -> None:
+        self.told += items
+
+    def close(self) -> None:
+        pass
+
+
+def _pk(store: Store, item_id: str) -> int:
+    from sqlalchemy import select
+
+    from detente.server.schema import items
+
+    with store.db.reading() as conn:
+        return int(conn.execute(select(items.c.pk).where(items.c.item_id == item_id)).scalar_one())
+
+
+def test_a_commit_tells_the_pass_process_the_keys_of_its_items(
+    store: Store, parties: tuple[Party, Party]
+) -> None:
+    blue, red = parties
+    here = _PassesHere(store)
+    store.writer.groups.process = here  # type: ignore[assignment]
+    _write(store, red, crossing_flight("r-1"), distant_flight("r-2"))
+    _write(store, blue, flight("b-1"))
+    (first, _, pk_r1), (same, position, pk_r2), (second, _, pk_b1) = here.told
+    assert (same, position) == (first, 1) and second > first
+    assert (pk_r1, pk_r2, pk_b1) == (_pk(store, "r-1"), _pk(store, "r-2"), _pk(store, "b-1"))
+
+
+def test_the_pass_process_keeps_the_items_of_stored_groups_as_candidates(
+    store: Store, store_url: str, parties: tuple[Party, Party], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An item a pass was sent joins the pass process's cache under its key once its group is
+    stored: later passes meet that very object (its pieces split once) without reading it."""
+    from detente.server import passes
+
+    blue, red = parties
+    process_side = Store(store_url, clock=Clock(start=DAY))
+    monkeypatch.setattr(passes, "_groups", process_side.writer.groups)
+    monkeypatch.setattr(passes, "_made", {})
+    try:
+        red_flight = _pending(store, red, crossing_flight("r-1"))
+        found, members = passes._prepare(
+            [(red, ["r-1"], red_flight.items, NOW, red_flight.number)], []
+        )
+        assert found is not None and members == [0]
+        found.members = [red_flight]
+        store.writer.groups.commit(found, [red_flight])
+        pk = _pk(store, "r-1")
+        assert process_side.writer.cache.get((pk, 1)) is None
+
+        blue_flight = _pending(store, blue, flight("b-1"))
+        found, _ = passes._prepare(
+            [(blue, ["b-1"], blue_flight.items, NOW, blue_flight.number)],
+            [(red_flight.number, 0, pk), (red_flight.number + 10_000, 0, pk + 1)],
+        )
+        kept = process_side.writer.cache.get((pk, 1))
+        assert kept is red_flight.items[0]
+        assert found is not None and [(c.a.id, c.b.id) for c in found.conflicts] in (
+            [("b-1", "r-1")],
+            [("r-1", "b-1")],
+        )
+        assert passes._made.keys() == {(blue_flight.number, 0)}
+    finally:
+        process_side.close()

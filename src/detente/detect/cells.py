@@ -27,7 +27,7 @@ from detente.model import Agreement, Area, Flight, Item
 from .areas import prepare_area
 from .engine import area_boxes_of
 from .grid import _AXIS_BITS, _FACE_BITS, _FACE_SHIFT, _U_SHIFT, _V_SHIFT, GridSpec, file_boxes
-from .trajectories import flight_pieces
+from .trajectories import PieceCache, flight_pieces
 
 __all__ = ["CellKeys", "Grid", "item_cells", "lock_regions", "query_keys"]
 
@@ -66,8 +66,11 @@ class CellKeys:
         return len(self.key)
 
 
-def item_cells(items: Sequence[Item], agreement: Agreement) -> CellKeys:
-    """The cell keys to store for `items`.
+def item_cells(
+    items: Sequence[Item], agreement: Agreement, kept: PieceCache | None = None
+) -> CellKeys:
+    """The cell keys to store for `items`; flights' pieces are taken from `kept` (or split
+    and kept there) when given, as `PlanIndex.add` takes them.
 
     >>> from detente.model import Kind, Shape
     >>> zone = Area(Kind.ZONE, "red", "sam", Shape(center=(37.0, 35.0), radius_m=40_000),
@@ -80,10 +83,9 @@ def item_cells(items: Sequence[Item], agreement: Agreement) -> CellKeys:
     areas = [(k, item) for k, item in enumerate(items) if isinstance(item, Area)]
     parts: list[tuple[IntArray, int, IntArray]] = []
     if flights:
-        pieces = flight_pieces(
-            [f for _, f in flights],
-            [k for k, _ in flights],
-            split_length_m(agreement.horizontal_m),
+        split = flight_pieces if kept is None else kept.pieces
+        pieces = split(
+            [f for _, f in flights], [k for k, _ in flights], split_length_m(agreement.horizontal_m)
         )
         boxes = pieces.boxes(agreement.horizontal_m / 2, agreement.vertical_m / 2)
         owner = pieces.owner

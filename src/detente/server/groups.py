@@ -18,6 +18,7 @@ fails.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import threading
 from collections.abc import Iterable, Sequence
@@ -63,6 +64,9 @@ MAX_CATCH_UP = 2_000
 _CHANGES = ("item.written", "item.withdrawn", "item.expired", "agreement.adopted")
 
 
+_numbers = itertools.count(1)
+
+
 def groupable(changes: Sequence[Change], parsed: Sequence[Item | None]) -> bool:
     """Whether a request only files new items (no If-Match, no withdrawal)."""
     return bool(changes) and all(
@@ -80,6 +84,8 @@ class _Pending:
     done: threading.Event = field(default_factory=threading.Event)
     lead: bool = False
     result: WriteResult | None = None
+    #: Names the request to the pass process (which keeps its items until told their keys).
+    number: int = field(default_factory=_numbers.__next__)
 
 
 @dataclass(slots=True, eq=False)
@@ -210,7 +216,7 @@ class Groups:
         if not members:
             return None
         new_items = [item for p in members for item in p.items]
-        cell_rows = item_cells(new_items, agreement)
+        cell_rows = item_cells(new_items, agreement, self.writer.pieces)
         queries = query_keys(cell_rows, new_items)
         rows = self._filed_near(conn, members, queries, agreement)
         stored = self.writer.load_items(conn, {pk: r.version for pk, r in rows.items()})
@@ -224,7 +230,7 @@ class Groups:
         raw = driver(conn)
         new_items = [item for p in group for item in p.items]
         agreement = self._agreement
-        cell_rows = item_cells(new_items, agreement)
+        cell_rows = item_cells(new_items, agreement, self.writer.pieces)
         queries = query_keys(cell_rows, new_items)
         asked = {(pending.party.id, c.item_id) for pending in group for c in pending.changes}
         with self.writer.db.pipeline(conn):
@@ -248,7 +254,7 @@ class Groups:
         if changed or len(members) < len(group):
             self._agreement = agreement = seen
             new_items = [item for p in members for item in p.items]
-            cell_rows = item_cells(new_items, agreement)
+            cell_rows = item_cells(new_items, agreement, self.writer.pieces)
             queries = query_keys(cell_rows, new_items)
             if changed:
                 rows = self.writer.filed_under(conn, queries)
@@ -259,9 +265,12 @@ class Groups:
     def detect(self, found: _Pass) -> None:
         """The conflicts of a pass read by `read`: the engine on the candidates it read (in
         order of pk) and the group's items."""
+        # The new flights' pieces were split for their cells (`read`) and are kept: once
+        # stored, the same objects come back as candidates of later passes.
+        kept = self.writer.pieces
         index = PlanIndex(found.agreement, workers=1)
-        index.add(list(found.stored.values()), check=False, kept=self.writer.pieces)
-        found.conflicts = index.add([item for p in found.members for item in p.items])
+        index.add(list(found.stored.values()), check=False, kept=kept)
+        found.conflicts = index.add([item for p in found.members for item in p.items], kept=kept)
 
     def commit(self, found: _Pass, group: list[_Pending]) -> None:
         """Store a prepared pass, brought up to date with what was written since it was read."""
@@ -303,6 +312,11 @@ class Groups:
                 )
                 seqs = append(db, conn, members[0].now, entries)
         self._remember(members, pks, cell_rows, entries, seqs)
+        if self.process is not None:
+            new = iter(pks)
+            self.process.committed(
+                [(p.number, k, next(new)) for p in members for k in range(len(p.items))]
+            )
         self._answer(members, pks, views)
 
     def _remember(

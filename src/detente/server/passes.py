@@ -6,6 +6,10 @@ interpreter time, so it runs beside it, on the other core, in a process that rea
 store through its own connections and keeps its own cache of parsed items. The pass reads a
 snapshot; the commit in the server's process catches up with what was written since
 (`Groups.commit`), exactly as for a pass made in a thread.
+
+The items a pass was sent are kept in the process until the server says under which keys their
+group was stored (with the next pass it sends): they then join the process's cache, pieces
+split, so that as candidates of later passes they are neither read back nor split again.
 """
 
 from __future__ import annotations
@@ -31,8 +35,13 @@ __all__ = ["Candidate", "PassProcess"]
 #: How often the pass process looks whether the server's process is still there, seconds.
 PARENT_CHECK_S = 0.5
 
+#: Items of passes made whose keys the server has not yet told, at most (the oldest go first).
+MADE_KEPT = 20_000
+
 # The worker process's own write path (its store, cache and groups), set by `_start`.
 _groups: Groups | None = None
+# The items of the passes made, by request number and position, until the server tells their keys.
+_made: dict[tuple[int, int], Item] = {}
 
 
 class Candidate(NamedTuple):
@@ -46,8 +55,10 @@ class Candidate(NamedTuple):
     end_s: float
 
 
-# A request as sent to the process: party, item ids, parsed items, clock.
-_Request = tuple["Party", list[str], list["Item"], float]
+# A request as sent to the process: party, item ids, parsed items, clock, request number.
+_Request = tuple["Party", list[str], list["Item"], float, int]
+# An item of a committed group: request number, position in the request, key (version 1).
+Committed = tuple[int, int, int]
 
 
 class PassProcess:
@@ -63,6 +74,7 @@ class PassProcess:
         self._process.start()
         child.close()
         self._lock = threading.Lock()
+        self._committed: list[Committed] = []
         # Ready now, so that the first write does not wait for the process to come up.
         self._call(None)
 
@@ -73,12 +85,17 @@ class PassProcess:
     def prepare(self, group: list[_Pending]) -> _Pass | None:
         """The pass over `group`, its members given back as the requests of `group`."""
         requests: list[_Request] = [
-            (p.party, [c.item_id for c in p.changes], p.items, p.now) for p in group
+            (p.party, [c.item_id for c in p.changes], p.items, p.now, p.number) for p in group
         ]
-        found, members = self._call(requests)
+        committed, self._committed = self._committed, []
+        found, members = self._call((requests, committed))
         if found is not None:
             found.members = [group[k] for k in members]
         return found
+
+    def committed(self, items: list[Committed]) -> None:
+        """Items of a group stored since, to be told to the process with the next pass."""
+        self._committed += items
 
     def close(self) -> None:
         with self._lock, contextlib.suppress(OSError):
@@ -89,7 +106,7 @@ class PassProcess:
             self._process.join()
         self._conn.close()
 
-    def _call(self, requests: list[_Request] | None) -> Any:
+    def _call(self, requests: tuple[list[_Request], list[Committed]] | None) -> Any:
         """Send a pass (None: no pass, an answer once ready) and wait for its outcome; an
         error of the pass is raised here, and `BrokenProcessPool` if the process is gone."""
         with self._lock:
@@ -117,7 +134,7 @@ def _serve(conn: Connection, url: str, parent: int) -> None:
         if requests == _STOP:
             return
         try:
-            outcome: Any = True if requests is None else _prepare(requests)
+            outcome: Any = True if requests is None else _prepare(*requests)
         except Exception as error:
             outcome = error
         try:
@@ -147,14 +164,25 @@ def _exit_with(parent: int) -> None:
     os._exit(0)
 
 
-def _prepare(requests: list[_Request]) -> tuple[_Pass | None, list[int]]:
+def _prepare(
+    requests: list[_Request], committed: list[Committed]
+) -> tuple[_Pass | None, list[int]]:
     from .groups import _Pending
     from .plans import Change
 
     assert _groups is not None
+    cache = _groups.writer.cache
+    for number, k, pk in committed:
+        item = _made.pop((number, k), None)
+        if item is not None:
+            cache.put((pk, 1), item)
+    for _party, _ids, items, _now, number in requests:
+        _made.update(((number, k), item) for k, item in enumerate(items))
+    while len(_made) > MADE_KEPT:
+        del _made[next(iter(_made))]
     group = [
-        _Pending(party, [Change(item_id, None) for item_id in ids], items, now)
-        for party, ids, items, now in requests
+        _Pending(party, [Change(item_id, None) for item_id in ids], items, now, number=number)
+        for party, ids, items, now, number in requests
     ]
     with _groups.writer.db.reading() as conn:
         found = _groups.read(conn, group)
