@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -129,10 +129,15 @@ class Database:
 
     @contextmanager
     def writing(
-        self, whole_store: bool = False, cells: Sequence[tuple[int, int]] = ()
+        self,
+        whole_store: bool = False,
+        cells: Sequence[tuple[int, int]] = (),
+        then: Callable[[Any], None] | None = None,
     ) -> Iterator[Connection]:
         """A write transaction; `whole_store` excludes every other writer. The locks of the
-        `(grid, key)` cells given are taken with the store's (`lock_cells`)."""
+        `(grid, key)` cells given are taken with the store's (`lock_cells`). PostgreSQL:
+        `then` sends statements on the driver's connection in the same round trip, once the
+        locks are held (their answers are read after); SQLite ignores it."""
         if self.is_sqlite:
             if self._checkpoints is not None:
                 self._checkpoints.start()
@@ -150,6 +155,8 @@ class Database:
                 raw = driver(conn)
                 with raw.pipeline():
                     raw.execute(_TAKE_LOCKS, (pg_array([_STORE_LOCK, *_cell_locks(cells)]),))
+                    if then is not None:
+                        then(raw)
             yield conn
 
     @contextmanager

@@ -278,8 +278,12 @@ class Groups:
         db = writer.db
         cell_rows = found.cell_rows
         locked = list(zip(cell_rows.grid.tolist(), cell_rows.key.tolist(), strict=True))
-        with db.writing(cells=locked) as conn:
-            if not self._catch_up(conn, found):
+        # PostgreSQL: the log since the pass is read in the round trip that takes the locks.
+        since: list[Any] = []
+        with db.writing(
+            cells=locked, then=lambda raw: since.append(raw.execute(_LOG_SINCE, _log_since(found)))
+        ) as conn:
+            if not self._catch_up(conn, found, since[0].fetchall() if since else None):
                 # Too much changed (a new agreement, an id of the group taken): again, locked.
                 # (Its members are some of those before, so the cells locked cover theirs.)
                 again = self.prepare(conn, group)
@@ -340,29 +344,31 @@ class Groups:
         filed_pk = np.asarray(pks, np.int64)[cell_rows.item]
         self.recent.add(written, rows, filed_pk, cell_rows.grid, cell_rows.key)
 
-    def _catch_up(self, conn: Connection, found: _Pass) -> bool:
+    def _catch_up(
+        self, conn: Connection, found: _Pass, entries: Sequence[Any] | None = None
+    ) -> bool:
         """Bring `found` up to what `conn` sees: candidates changed, withdrawn or expired since
         it was read leave it, and items written since under its cells join it and are checked
         against the group's items. False when that cannot be done (a new agreement; an id of
-        the group now taken; too much written since)."""
-        # In the order of the log's key, so that the plan walks it from `since` whatever the
-        # statistics say (PostgreSQL's generic plans guess a third of the log).
-        entries = conn.execute(
-            select(log.c.seq, log.c.kind)
-            .where(log.c.seq > found.since, log.c.kind.in_(_CHANGES))
-            .order_by(log.c.seq)
-            .limit(MAX_CATCH_UP + 1)
-        ).all()
+        the group now taken; too much written since). `entries`: the log's `(seq, kind)`
+        since the pass (`_LOG_SINCE`), when already read."""
+        if entries is None:
+            entries = conn.execute(
+                select(log.c.seq, log.c.kind)
+                .where(log.c.seq > found.since, log.c.kind.in_(_CHANGES))
+                .order_by(log.c.seq)
+                .limit(MAX_CATCH_UP + 1)
+            ).all()
         if not entries:
             return True
-        if len(entries) > MAX_CATCH_UP or any(e.kind == "agreement.adopted" for e in entries):
+        if len(entries) > MAX_CATCH_UP or any(kind == "agreement.adopted" for _, kind in entries):
             return False
         # The groups committed here since are known without reading them back.
-        filed = self.recent.filed([int(e.seq) for e in entries])
+        filed = self.recent.filed([int(seq) for seq, _ in entries])
         if filed is not None:
             written, only_new, now = filed.ids, True, dict(filed.rows)
         else:
-            written, only_new = self._written_since(conn, found.since, int(entries[-1].seq))
+            written, only_new = self._written_since(conn, found.since, int(entries[-1][0]))
         for pending in found.members:
             if not written.get(pending.party.id, set()).isdisjoint(
                 c.item_id for c in pending.changes
@@ -663,6 +669,15 @@ def _near(rows: dict[int, Any], members: list[_Pending], agreement: Agreement) -
         if row.status == "active"
         and any(_passes(row, party, after, hi, agreement) for party, (after, hi) in windows)
     }
+
+
+# The changes logged since a pass, in the order of the log's key (so that the plan walks it
+# from there whatever the statistics say; generic plans guess a third of the log).
+_LOG_SINCE = "SELECT seq, kind FROM log WHERE seq > %s AND kind = ANY(%s) ORDER BY seq LIMIT %s"
+
+
+def _log_since(found: _Pass) -> tuple[int, list[str], int]:
+    return found.since, list(_CHANGES), MAX_CATCH_UP + 1
 
 
 # The log's end and the stored agreement, in one statement.
