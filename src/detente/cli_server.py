@@ -36,6 +36,8 @@ DbOption = Annotated[
     ),
 ]
 DEFAULT_DB = "detente.db"
+#: Seconds a thread holds the interpreter before another may take it (Python's default: 0.005).
+SWITCH_INTERVAL_S = 0.0005
 
 party_app = typer.Typer(help="Manage parties and their API keys.", no_args_is_help=True)
 
@@ -167,6 +169,7 @@ def serve(
         print(f"{warmed} active items parsed", flush=True)
     store.start_pass_process()
     _quiet_collector()
+    _short_turns()
     try:
         uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)
     finally:
@@ -182,6 +185,13 @@ def _quiet_collector() -> None:
     gc.collect()
     gc.freeze()
     gc.set_threshold(20_000, 50, 100)
+
+
+def _short_turns() -> None:
+    """Threads take turns with the interpreter every `SWITCH_INTERVAL_S`, not every 5 ms: a
+    commit's thread holds the store's locks while it waits for its turn between statements, so
+    every writer queued behind it waited for the turns of the threads parsing new requests."""
+    sys.setswitchinterval(SWITCH_INTERVAL_S)
 
 
 @contextmanager
