@@ -80,6 +80,28 @@ def percentiles(values: list[float]) -> dict[str, float]:
     return {"p50": float(p50), "p95": float(p95), "p99": float(p99), "max": float(ms.max())}
 
 
+def worst_seconds(
+    due_s: list[float], latencies: list[float], count: int = 3
+) -> list[dict[str, float]]:
+    """The `count` seconds of the run whose slowest request was slowest (by when requests were
+    due): whether a tail is one episode or spread over the run."""
+    if not latencies:
+        return []
+    second = np.asarray(due_s).astype(np.int64)
+    ms = np.asarray(latencies) * 1000.0
+    worst = []
+    for s in np.unique(second).tolist():
+        of_second = ms[second == s]
+        worst.append(
+            {
+                "second": s,
+                "p99_ms": float(np.percentile(of_second, 99)),
+                "max_ms": float(of_second.max()),
+            }
+        )
+    return sorted(worst, key=lambda w: -w["max_ms"])[:count]
+
+
 def cpu_seconds(pid: int) -> float:
     """User + system CPU time of a process and of its child processes (Linux)."""
     total = 0.0
@@ -286,6 +308,8 @@ class LoadResult:
     ok: int = 0
     errors: dict[str, int] = field(default_factory=dict)
     latencies: list[float] = field(default_factory=list)
+    #: When each measured request was due, seconds from the start of the measured part.
+    due_s: list[float] = field(default_factory=list)
     achieved_rate: float = 0.0
     conflicts: int = 0
     server_cpu_s: float = 0.0
@@ -302,6 +326,7 @@ class LoadResult:
             "achieved_rate": self.achieved_rate,
             "items_per_s": self.achieved_rate * self.plan_size,
             "latency_ms": percentiles(self.latencies),
+            "worst_seconds": worst_seconds(self.due_s, self.latencies),
             "conflicts": self.conflicts,
             "server_cpu_ms_per_request": 1000 * self.server_cpu_s / max(self.ok, 1),
             "client_cpu_ms_per_request": 1000 * self.client_cpu_s / max(self.ok, 1),
@@ -406,6 +431,7 @@ async def run_load(
         if k < warmup:
             return
         result.latencies.append(end - due)
+        result.due_s.append(due - measured_from)
         done_at.append(end)
         if status == 200:
             result.ok += 1
@@ -413,7 +439,9 @@ async def run_load(
         else:
             result.errors[str(status)] = result.errors.get(str(status), 0) + 1
 
-    tasks = []
+    # Only the requests under way are held: gathering every task of the run at its end took
+    # the client's loop for hundreds of ms, and the last answers were read that much late.
+    under_way: set[asyncio.Task[None]] = set()
     start = time.perf_counter()
     cpu0 = (cpu_seconds(server_pid), own_cpu_seconds())
     measured_from = start + warmup / rate
@@ -424,8 +452,10 @@ async def run_load(
         delay = due - time.perf_counter()
         if delay > 0:
             await asyncio.sleep(delay)
-        tasks.append(asyncio.create_task(one(k, due)))
-    await asyncio.gather(*tasks)
+        task = asyncio.create_task(one(k, due))
+        under_way.add(task)
+        task.add_done_callback(under_way.discard)
+    await asyncio.gather(*under_way)
     result.server_cpu_s = cpu_seconds(server_pid) - cpu0[0]
     result.client_cpu_s = own_cpu_seconds() - cpu0[1]
     result.sent = len(plans) - warmup
@@ -688,7 +718,12 @@ def main(argv: list[str] | None = None) -> int:
                     f"load {size} flight(s) x {rate:g}/s: {record['achieved_rate']:.0f}/s ok,"
                     f" p50 {lat['p50']:.1f} p95 {lat['p95']:.1f} p99 {lat['p99']:.1f}"
                     f" max {lat['max']:.1f} ms, errors {record['errors']},"
-                    f" server CPU {record['server_cpu_ms_per_request']:.2f} ms/request",
+                    f" server CPU {record['server_cpu_ms_per_request']:.2f} ms/request;"
+                    " slowest seconds "
+                    + ", ".join(
+                        f"{w['second']} s (max {w['max_ms']:.0f} ms)"
+                        for w in record["worst_seconds"]
+                    ),
                     file=sys.stderr,
                 )
             if args.notices:
