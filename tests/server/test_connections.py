@@ -76,6 +76,23 @@ def test_a_broken_connection_met_in_use_fails_once_then_the_pool_is_renewed(
     assert pings == []
 
 
-def test_backends_flush_what_they_write_as_they_go(database: Database) -> None:
+def test_sessions_flush_what_they_write_and_compress_the_wal(database: Database) -> None:
     with database.reading() as conn:
         assert conn.execute(text("SHOW backend_flush_after")).scalar_one() == "256kB"
+        # The tests' role is a superuser, which may set it.
+        assert conn.execute(text("SHOW wal_compression")).scalar_one() == "lz4"
+
+
+def test_a_setting_the_session_may_not_have_is_gone_without(
+    database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(
+        db_module, "SESSION_SETTINGS", (("no_such_setting", "1"), ("backend_flush_after", "64kB"))
+    )
+    fresh = Database(database.url)
+    try:
+        with fresh.reading() as conn:
+            assert conn.execute(text("SELECT 1")).scalar_one() == 1
+            assert conn.execute(text("SHOW backend_flush_after")).scalar_one() == "64kB"
+    finally:
+        fresh.dispose()

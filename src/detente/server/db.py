@@ -12,6 +12,7 @@ Writes are serialisable by construction:
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -49,9 +50,16 @@ WAL_SIZE_LIMIT = 1088 << 20
 BUSY_TIMEOUT_S = 30
 #: A pooled PostgreSQL connection idle for longer than this is pinged before use, seconds.
 PING_AFTER_IDLE_S = 1.0
-#: PostgreSQL: after this much data written out by a connection's own backend, the kernel is
-#: asked to write it to disk (`backend_flush_after`; off by default).
-BACKEND_FLUSH_AFTER = "256kB"
+#: Settings of Détente's own PostgreSQL sessions, each tried on its own when a connection is
+#: made: a server that does not know one, or a role that may not set it, goes without. Writes
+#: of plans touch pages all over the cell index:
+#: - `backend_flush_after`: a backend that evicts such a page from the server's buffers asks
+#:   the kernel to write it out soon (by default the kernel wrote them in one burst thirty
+#:   seconds later, its expiry of dirty data, and the WAL's flushes then took up to a few
+#:   hundred ms, each commit's locks held meanwhile);
+#: - `wal_compression`: the full images of those pages written to the WAL after each checkpoint
+#:   are compressed (a superuser's, or the server's own setting).
+SESSION_SETTINGS = (("backend_flush_after", "256kB"), ("wal_compression", "lz4"))
 
 
 def database_url(url: str) -> str:
@@ -318,19 +326,14 @@ def _postgres_engine(url: str) -> Engine:
     engine.dialect.use_insertmanyvalues_wo_returning = True
     dialect = engine.dialect
 
-    # The cell index's pages are written all over it, and a backend that evicts one from the
-    # server's buffers leaves it to the kernel, which wrote them out in one burst thirty
-    # seconds later (its expiry of dirty data): the WAL's flushes then took up to a few
-    # hundred ms, each commit's locks held meanwhile. Flushed as they go, they never pile up.
-    # (A PostgreSQL-compatible server that does not know the setting goes without.)
     @event.listens_for(engine, "connect")
-    def _flush_as_written(dbapi_connection: Any, _record: Any) -> None:
+    def _session_settings(dbapi_connection: Any, _record: Any) -> None:
         autocommit = dbapi_connection.autocommit
         dbapi_connection.autocommit = True
         try:
-            dbapi_connection.execute(f"SET backend_flush_after = '{BACKEND_FLUSH_AFTER}'")
-        except dialect.loaded_dbapi.Error:
-            pass
+            for name, value in SESSION_SETTINGS:
+                with contextlib.suppress(dialect.loaded_dbapi.Error):
+                    dbapi_connection.execute(f"SET {name} = '{value}'")
         finally:
             dbapi_connection.autocommit = autocommit
 
