@@ -75,6 +75,7 @@ class PassProcess:
         child.close()
         self._lock = threading.Lock()
         self._committed: list[Committed] = []
+        self._committed_lock = threading.Lock()
         # Ready now, so that the first write does not wait for the process to come up.
         self._call(None)
 
@@ -87,7 +88,8 @@ class PassProcess:
         requests: list[_Request] = [
             (p.party, [c.item_id for c in p.changes], p.items, p.now, p.number) for p in group
         ]
-        committed, self._committed = self._committed, []
+        with self._committed_lock:
+            committed, self._committed = self._committed, []
         found, members = self._call((requests, committed))
         if found is not None:
             found.members = [group[k] for k in members]
@@ -95,7 +97,8 @@ class PassProcess:
 
     def committed(self, items: list[Committed]) -> None:
         """Items of a group stored since, to be told to the process with the next pass."""
-        self._committed += items
+        with self._committed_lock:
+            self._committed += items
 
     def close(self) -> None:
         with self._lock, contextlib.suppress(OSError):
