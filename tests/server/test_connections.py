@@ -96,3 +96,34 @@ def test_a_setting_the_session_may_not_have_is_gone_without(
             assert conn.execute(text("SHOW backend_flush_after")).scalar_one() == "64kB"
     finally:
         fresh.dispose()
+
+
+def _next_xid() -> int:
+    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as admin:
+        return int(admin.execute("SELECT txid_current()").fetchone()[0])  # type: ignore[index]
+
+
+def test_a_write_told_when_committed_commits_without_the_flush_and_waits_for_it_after(
+    database: Database,
+) -> None:
+    """The transaction does not wait for the WAL's flush; a synchronous commit after it (a
+    transaction with an identifier of its own) waits for the flush up to it."""
+    told: list[int] = []
+    before = _next_xid()
+    with database.writing(committed=lambda: told.append(_next_xid())) as conn:
+        assert conn.execute(text("SHOW synchronous_commit")).scalar_one() == "off"
+        conn.execute(text("SELECT txid_current()"))
+    # Told once committed (the write's identifier, then the call's own), before the flush's.
+    assert told == [before + 2]
+    assert _next_xid() == before + 4
+    with database.writing() as conn:
+        assert conn.execute(text("SHOW synchronous_commit")).scalar_one() == "on"
+
+
+def test_durable_gives_the_transaction_an_identifier(database: Database) -> None:
+    before = _next_xid()
+    with database.reading() as conn:
+        database.durable(conn)
+    with database.reading() as conn:
+        conn.execute(text("SELECT 1"))
+    assert _next_xid() == before + 2

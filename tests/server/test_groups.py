@@ -491,3 +491,81 @@ def test_the_pass_process_keeps_the_items_of_stored_groups_as_candidates(
         assert passes._made.keys() == {(blue_flight.number, 0)}
     finally:
         process_side.close()
+
+
+def test_a_group_is_kept_for_the_catch_up_once_committed_and_answered_once_on_disk(
+    store: Store, parties: tuple[Party, Party], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """PostgreSQL: the group's transaction does not wait for the WAL's flush; what it wrote
+    is kept for the next groups' catch-up before the flush, and its requests are answered
+    after it. (SQLite's commits are on disk once made.)"""
+    blue, red = parties
+    groups = store.writer.groups
+    steps: list[tuple[str, list[object]]] = []
+    remember, flushed = groups._remember, store.db.flushed
+
+    def spy_remember(*args) -> None:
+        steps.append(("kept", [p.result for p in group]))
+        remember(*args)
+
+    def spy_flushed(conn) -> None:
+        steps.append(("flushed", [p.result for p in group]))
+        flushed(conn)
+
+    monkeypatch.setattr(groups, "_remember", spy_remember)
+    monkeypatch.setattr(store.db, "flushed", spy_flushed)
+    group = [_pending(store, red, crossing_flight("r-1")), _pending(store, blue, flight("b-1"))]
+    with store.db.reading() as conn:
+        found = groups.prepare(conn, group)
+    assert found is not None
+    groups.commit(found, group)
+    unanswered = [None, None]
+    if store.db.is_sqlite:
+        assert steps == [("kept", unanswered)]
+    else:
+        assert steps == [("kept", unanswered), ("flushed", unanswered)]
+    assert [len(p.result.conflicts) for p in group if p.result is not None] == [0, 1]
+
+
+def test_a_group_whose_flush_fails_is_not_kept_for_the_catch_up(
+    store: Store, parties: tuple[Party, Party], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Committed, and perhaps lost in a crash: its log numbers may be given again."""
+    if store.db.is_sqlite:
+        pytest.skip("SQLite's commits are on disk once made: there is no flush after them")
+    _, red = parties
+    groups = store.writer.groups
+
+    def broken(conn) -> None:
+        raise OSError("the server went away")
+
+    monkeypatch.setattr(store.db, "flushed", broken)
+    group = [_pending(store, red, crossing_flight("r-1"))]
+    with store.db.reading() as conn:
+        found = groups.prepare(conn, group)
+    assert found is not None
+    with pytest.raises(OSError):
+        groups.commit(found, group)
+    assert group[0].result is None
+    assert groups.recent.filed([1]) is None and groups.recent._commits == {}
+
+
+def test_events_are_handed_out_once_on_disk(
+    store: Store, parties: tuple[Party, Party], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    blue, red = parties
+    made_durable: list[object] = []
+    durable = store.db.durable
+
+    def spy(conn) -> None:
+        made_durable.append(conn)
+        durable(conn)
+
+    monkeypatch.setattr(store.db, "durable", spy)
+    assert store.events_after(blue, 0) == []
+    assert made_durable == []
+    _write(store, red, crossing_flight("r-1"))
+    _write(store, blue, flight("b-1"))
+    made_durable.clear()  # (the writes' own flushes)
+    assert [kind for _, kind, _ in store.events_after(blue, 0)][-1] == "conflict.raised"
+    assert len(made_durable) == 1

@@ -141,11 +141,19 @@ class Database:
         whole_store: bool = False,
         cells: Sequence[tuple[int, int]] = (),
         then: Callable[[Any], None] | None = None,
+        committed: Callable[[], None] | None = None,
     ) -> Iterator[Connection]:
         """A write transaction; `whole_store` excludes every other writer. The locks of the
         `(grid, key)` cells given are taken with the store's (`lock_cells`). PostgreSQL:
         `then` sends statements on the driver's connection in the same round trip, once the
-        locks are held (their answers are read after); SQLite ignores it."""
+        locks are held (their answers are read after); SQLite ignores it.
+
+        With `committed`, `committed()` is called once the transaction has committed, and the
+        block ends once that commit is on disk. On PostgreSQL the commit itself does not wait
+        for the WAL's flush (`synchronous_commit = off`), so that its locks are let go before
+        it (every writer queued behind them waited for it, and a checkpoint's first seconds
+        make it slow); the flush is waited for after (`flushed`). On SQLite every commit is
+        on disk once made."""
         if self.is_sqlite:
             if self._checkpoints is not None:
                 self._checkpoints.start()
@@ -153,19 +161,46 @@ class Database:
                 conn = conn.execution_options(immediate=True)
                 with conn.begin():
                     yield conn
+            if committed is not None:
+                committed()
             return
-        with self.engine.connect() as conn, conn.begin():
-            if whole_store:
-                conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _STORE_LOCK})
-            else:
-                # The transaction's start, the store's lock and the cells' in one round trip
-                # (the driver sends its BEGIN on its own otherwise).
-                raw = driver(conn)
-                with raw.pipeline():
-                    raw.execute(_TAKE_LOCKS, (pg_array([_STORE_LOCK, *_cell_locks(cells)]),))
-                    if then is not None:
-                        then(raw)
-            yield conn
+        with self.engine.connect() as conn:
+            with conn.begin():
+                if whole_store:
+                    conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _STORE_LOCK})
+                else:
+                    # The transaction's start, the store's lock and the cells' in one round
+                    # trip (the driver sends its BEGIN on its own otherwise).
+                    raw = driver(conn)
+                    with raw.pipeline():
+                        raw.execute(_TAKE_LOCKS, (pg_array([_STORE_LOCK, *_cell_locks(cells)]),))
+                        if committed is not None:
+                            raw.execute(_COMMIT_WITHOUT_FLUSH)
+                        if then is not None:
+                            then(raw)
+                yield conn
+            if committed is not None:
+                committed()
+                self.flushed(conn)
+
+    def durable(self, conn: Connection) -> None:
+        """PostgreSQL: the commit of `conn`'s transaction waits until the WAL is on disk up to
+        it, and so every commit made before it (the transaction is given an identifier, and
+        commits synchronously). SQLite: nothing (every commit is on disk once made)."""
+        if not self.is_sqlite:
+            driver(conn).execute("SELECT txid_current()")
+
+    def flushed(self, conn: Connection) -> None:
+        """PostgreSQL: return once every commit made before is on disk, using `conn` between
+        two transactions (a transaction of its own that `durable` makes wait for the flush)."""
+        if self.is_sqlite:
+            return
+        raw = driver(conn)
+        raw.autocommit = True
+        try:
+            self.durable(conn)
+        finally:
+            raw.autocommit = False
 
     @contextmanager
     def pipeline(self, conn: Connection) -> Iterator[None]:
@@ -195,6 +230,7 @@ class Database:
             driver(conn).execute("SELECT pg_advisory_xact_lock(%s)", (_LOG_LOCK,))
 
 
+_COMMIT_WITHOUT_FLUSH = "SET LOCAL synchronous_commit = off"
 # Advisory locks in ascending order: the store's (shared), then the cells' (exclusive).
 _TAKE_LOCKS = (
     f"SELECT count(CASE WHEN k = {_STORE_LOCK} THEN pg_advisory_xact_lock_shared(k)"

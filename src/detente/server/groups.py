@@ -280,42 +280,58 @@ class Groups:
         locked = list(zip(cell_rows.grid.tolist(), cell_rows.key.tolist(), strict=True))
         # PostgreSQL: the log since the pass is read in the round trip that takes the locks.
         since: list[Any] = []
-        with db.writing(
-            cells=locked, then=lambda raw: since.append(raw.execute(_LOG_SINCE, _log_since(found)))
-        ) as conn:
-            if not self._catch_up(conn, found, since[0].fetchall() if since else None):
-                # Too much changed (a new agreement, an id of the group taken): again, locked.
-                # (Its members are some of those before, so the cells locked cover theirs.)
-                again = self.prepare(conn, group)
-                if again is None:
-                    return
-                found = again
-                cell_rows = found.cell_rows
-            members, agreement = found.members, found.agreement
-            conflicts = found.conflicts
-            met = {ref for c in conflicts for ref in (c.a, c.b)}
-            known = {
-                ref: (pk, item) for pk, item in found.stored.items() if (ref := item.ref) in met
-            }
-            attributed = _attribute(
-                conflicts,
-                members,
-                {ref: found.rows[pk] for ref, (pk, _) in known.items()},
-                agreement,
-            )
-            versions = {pk: int(found.rows[pk].version) for pk, _ in known.values()}
-            # The parties met, known before the pipeline (where nothing may be read but
-            # through the driver).
-            writer._party_ids(conn, {ref.party for ref in met})
-            pks, values = self._store_items(conn, members)
-            with db.pipeline(conn):
-                self._store_versions(conn, pks, values)
-                writer._insert_cells(conn, cell_rows, np.asarray(pks, np.int64))
-                entries, views = self._store_conflicts(
-                    conn, members, pks, known, versions, attributed, agreement
+        stored: list[Any] = []
+
+        def committed() -> None:
+            # Kept for the next groups' catch-up as soon as others can see it (they need not
+            # wait for the flush); answered once on disk (when `writing` ends).
+            if stored:
+                self._remember(*stored)
+
+        try:
+            with db.writing(
+                cells=locked,
+                then=lambda raw: since.append(raw.execute(_LOG_SINCE, _log_since(found))),
+                committed=committed,
+            ) as conn:
+                if not self._catch_up(conn, found, since[0].fetchall() if since else None):
+                    # Too much changed (a new agreement, an id of the group taken): again, locked.
+                    # (Its members are some of those before, so the cells locked cover theirs.)
+                    again = self.prepare(conn, group)
+                    if again is None:
+                        return
+                    found = again
+                    cell_rows = found.cell_rows
+                members, agreement = found.members, found.agreement
+                conflicts = found.conflicts
+                met = {ref for c in conflicts for ref in (c.a, c.b)}
+                known = {
+                    ref: (pk, item) for pk, item in found.stored.items() if (ref := item.ref) in met
+                }
+                attributed = _attribute(
+                    conflicts,
+                    members,
+                    {ref: found.rows[pk] for ref, (pk, _) in known.items()},
+                    agreement,
                 )
-                seqs = append(db, conn, members[0].now, entries)
-        self._remember(members, pks, cell_rows, entries, seqs)
+                versions = {pk: int(found.rows[pk].version) for pk, _ in known.values()}
+                # The parties met, known before the pipeline (where nothing may be read but
+                # through the driver).
+                writer._party_ids(conn, {ref.party for ref in met})
+                pks, values = self._store_items(conn, members)
+                with db.pipeline(conn):
+                    self._store_versions(conn, pks, values)
+                    writer._insert_cells(conn, cell_rows, np.asarray(pks, np.int64))
+                    entries, views = self._store_conflicts(
+                        conn, members, pks, known, versions, attributed, agreement
+                    )
+                    seqs = append(db, conn, members[0].now, entries)
+                    stored[:] = [members, pks, cell_rows, entries, seqs]
+        except Exception:
+            if stored:
+                # Committed, maybe, and perhaps not on disk: its log numbers may come again.
+                self.recent.clear()
+            raise
         if self.process is not None:
             new = iter(pks)
             self.process.committed(

@@ -70,6 +70,11 @@ class RecentWrites:
             while len(self._commits) > self.size:
                 self._commits.popitem(last=False)
 
+    def clear(self) -> None:
+        """Forget every commit (one may be lost: its log entries' numbers may come again)."""
+        with self._lock:
+            self._commits.clear()
+
     def filed(self, seqs: Sequence[int]) -> Filed | None:
         """What the entries `seqs` wrote, if every one of them is a new item kept here."""
         with self._lock:

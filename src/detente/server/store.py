@@ -270,7 +270,12 @@ class Store:
         self, party: Party, after: int, limit: int = 500
     ) -> list[tuple[int, str, str]]:
         with self.db.reading() as conn:
-            return journal.feed_after(conn, party.id, after, limit)
+            rows = journal.feed_after(conn, party.id, after, limit)
+            if rows:
+                # Handed out once on disk: groups of plans commit before the WAL's flush (and
+                # answer after it), and a crash must not take back an event a party has seen.
+                self.db.durable(conn)
+        return rows
 
     # -- live tracks ---------------------------------------------------------------------------
 
