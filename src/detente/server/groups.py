@@ -326,7 +326,7 @@ class Groups:
                         conn, members, pks, known, versions, attributed, agreement
                     )
                     seqs = append(db, conn, members[0].now, entries)
-                    stored[:] = [members, pks, cell_rows, entries, seqs]
+                stored[:] = [members, pks, cell_rows, entries, seqs]
         except Exception:
             if stored:
                 # Committed, maybe, and perhaps not on disk: its log numbers may come again.
