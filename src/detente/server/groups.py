@@ -89,6 +89,19 @@ class _Pending:
 
 
 @dataclass(slots=True, eq=False)
+class _Stored:
+    """What a group's transaction wrote: its requests, their items' keys (in order) and
+    cells, the log entries and their numbers, and each request's notices as it sees them."""
+
+    members: list[_Pending]
+    pks: list[int]
+    cell_rows: CellKeys
+    entries: list[Entry]
+    seqs: list[int]
+    views: list[list[dict[str, Any]]]
+
+
+@dataclass(slots=True, eq=False)
 class _Pass:
     """The engine's pass over a group as read at log entry `since`: the group's cells and
     query keys, the candidates' rows and items by pk (those met, at least), the conflicts."""
@@ -274,19 +287,18 @@ class Groups:
 
     def commit(self, found: _Pass, group: list[_Pending]) -> None:
         """Store a prepared pass, brought up to date with what was written since it was read."""
-        writer = self.writer
-        db = writer.db
+        db = self.writer.db
         cell_rows = found.cell_rows
         locked = list(zip(cell_rows.grid.tolist(), cell_rows.key.tolist(), strict=True))
         # PostgreSQL: the log since the pass is read in the round trip that takes the locks.
         since: list[Any] = []
-        stored: list[Any] = []
+        stored: _Stored | None = None
 
         def committed() -> None:
             # Kept for the next groups' catch-up as soon as others can see it (they need not
             # wait for the flush); answered once on disk (when `writing` ends).
-            if stored:
-                self._remember(*stored)
+            if stored is not None:
+                self._remember(stored)
 
         try:
             with db.writing(
@@ -294,70 +306,75 @@ class Groups:
                 then=lambda raw: since.append(raw.execute(_LOG_SINCE, _log_since(found))),
                 committed=committed,
             ) as conn:
-                if not self._catch_up(conn, found, since[0].fetchall() if since else None):
-                    # Too much changed (a new agreement, an id of the group taken): again, locked.
-                    # (Its members are some of those before, so the cells locked cover theirs.)
-                    again = self.prepare(conn, group)
-                    if again is None:
-                        return
-                    found = again
-                    cell_rows = found.cell_rows
-                members, agreement = found.members, found.agreement
-                conflicts = found.conflicts
-                met = {ref for c in conflicts for ref in (c.a, c.b)}
-                known = {
-                    ref: (pk, item) for pk, item in found.stored.items() if (ref := item.ref) in met
-                }
-                attributed = _attribute(
-                    conflicts,
-                    members,
-                    {ref: found.rows[pk] for ref, (pk, _) in known.items()},
-                    agreement,
-                )
-                versions = {pk: int(found.rows[pk].version) for pk, _ in known.values()}
-                # The parties met, known before the pipeline (where nothing may be read but
-                # through the driver).
-                writer._party_ids(conn, {ref.party for ref in met})
-                pks, values = self._store_items(conn, members)
-                with db.pipeline(conn):
-                    self._store_versions(conn, pks, values)
-                    writer._insert_cells(conn, cell_rows, np.asarray(pks, np.int64))
-                    entries, views = self._store_conflicts(
-                        conn, members, pks, known, versions, attributed, agreement
-                    )
-                    seqs = append(db, conn, members[0].now, entries)
-                stored[:] = [members, pks, cell_rows, entries, seqs]
+                stored = self._store(conn, found, group, since[0].fetchall() if since else None)
         except Exception:
-            if stored:
+            if stored is not None:
                 # Committed, maybe, and perhaps not on disk: its log numbers may come again.
                 self.recent.clear()
             raise
+        if stored is None:
+            return
+        members, pks = stored.members, stored.pks
         if self.process is not None:
             new = iter(pks)
             self.process.committed(
                 [(p.number, k, next(new)) for p in members for k in range(len(p.items))]
             )
-        self._answer(members, pks, views)
+        self._answer(members, pks, stored.views)
 
-    def _remember(
-        self,
-        members: list[_Pending],
-        pks: list[int],
-        cell_rows: CellKeys,
-        entries: list[Entry],
-        seqs: list[int],
-    ) -> None:
+    def _store(
+        self, conn: Connection, found: _Pass, group: list[_Pending], since: Sequence[Any] | None
+    ) -> _Stored | None:
+        """Write the group in the transaction of `conn` (its locks held), caught up with what
+        was written since its pass (the log's entries `since`, when already read); None when
+        no request is left to write."""
+        writer, db = self.writer, self.writer.db
+        if not self._catch_up(conn, found, since):
+            # Too much changed (a new agreement, an id of the group taken): again, locked.
+            # (Its members are some of those before, so the cells locked cover theirs.)
+            again = self.prepare(conn, group)
+            if again is None:
+                return None
+            found = again
+        members, agreement, cell_rows = found.members, found.agreement, found.cell_rows
+        conflicts = found.conflicts
+        met = {ref for c in conflicts for ref in (c.a, c.b)}
+        known = {ref: (pk, item) for pk, item in found.stored.items() if (ref := item.ref) in met}
+        attributed = _attribute(
+            conflicts,
+            members,
+            {ref: found.rows[pk] for ref, (pk, _) in known.items()},
+            agreement,
+        )
+        versions = {pk: int(found.rows[pk].version) for pk, _ in known.values()}
+        # The parties met, known before the pipeline (where nothing may be read but
+        # through the driver).
+        writer._party_ids(conn, {ref.party for ref in met})
+        pks, values = self._store_items(conn, members)
+        with db.pipeline(conn):
+            self._store_versions(conn, pks, values)
+            writer._insert_cells(conn, cell_rows, np.asarray(pks, np.int64))
+            entries, views = self._store_conflicts(
+                conn, members, pks, known, versions, attributed, agreement
+            )
+            seqs = append(db, conn, members[0].now, entries)
+        return _Stored(members, pks, cell_rows, entries, seqs, views)
+
+    def _remember(self, stored: _Stored) -> None:
         """Keep what a committed group wrote, for the catch-up of the groups after it."""
         rows = []
-        new = iter(pks)
-        for p in members:
+        new = iter(stored.pks)
+        for p in stored.members:
             for change, item in zip(p.changes, p.items, strict=True):
                 row = Candidate(next(new), 1, p.party.id, "active", item.start, item.end)
                 rows.append((row, change.item_id))
         written = [
-            seq for entry, seq in zip(entries, seqs, strict=True) if entry.kind == "item.written"
+            seq
+            for entry, seq in zip(stored.entries, stored.seqs, strict=True)
+            if entry.kind == "item.written"
         ]
-        filed_pk = np.asarray(pks, np.int64)[cell_rows.item]
+        cell_rows = stored.cell_rows
+        filed_pk = np.asarray(stored.pks, np.int64)[cell_rows.item]
         self.recent.add(written, rows, filed_pk, cell_rows.grid, cell_rows.key)
 
     def _catch_up(
