@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import threading
 from pathlib import Path
+
+import pytest
 
 from detente.server.clock import Clock
 from detente.server.plans import Change
@@ -56,4 +59,34 @@ def test_checkpoints_restart_the_log_between_back_to_back_writes(tmp_path: Path)
     frames = _log_frames(store)
     assert restarted >= ticks // 2 > 0, (restarted, ticks)
     assert frames <= WRITES * one_write // 4, (frames, one_write)
+    store.close()
+
+
+def test_ticks_sync_the_database_file_without_the_write_lock(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SQLite syncs the database file only after a checkpoint that copied the whole log: under
+    steady writes, the restart, under the write lock. Each tick syncs the file itself once its
+    passive passes have copied pages, without the lock, so that the restart has little left
+    to write; the restart still happens."""
+    path = tmp_path / "detente.db"
+    store = Store(str(path), clock=Clock(start=DAY)).migrate()
+    blue = store.add_party("blue")[0]
+    checkpoints = store.db._checkpoints
+    assert checkpoints is not None
+    syncs: list[tuple[str, bool]] = []
+    fdatasync = os.fdatasync
+
+    def recorded(fd: int) -> None:
+        syncs.append((os.readlink(f"/proc/self/fd/{fd}"), checkpoints.writer.locked()))
+        fdatasync(fd)
+
+    monkeypatch.setattr(os, "fdatasync", recorded)
+    store.write(blue, [Change("b-zero", flight("b-zero"))], source="t")
+    assert not checkpoints.checkpoint()
+    assert syncs == [(str(path.resolve()), False)]
+    checkpoints.restart_at = 1
+    store.write(blue, [Change("b-first", flight("b-first"))], source="t")
+    assert checkpoints.checkpoint()
+    assert syncs[1:] == [(str(path.resolve()), False)]
     store.close()

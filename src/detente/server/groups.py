@@ -386,12 +386,8 @@ class Groups:
         the group now taken; too much written since). `entries`: the log's `(seq, kind)`
         since the pass (`_LOG_SINCE`), when already read."""
         if entries is None:
-            entries = conn.execute(
-                select(log.c.seq, log.c.kind)
-                .where(log.c.seq > found.since, log.c.kind.in_(_CHANGES))
-                .order_by(log.c.seq)
-                .limit(MAX_CATCH_UP + 1)
-            ).all()
+            since, kinds, limit = _log_since(found)
+            entries = conn.exec_driver_sql(_SQLITE_LOG_SINCE, (since, *kinds, limit)).all()
         if not entries:
             return True
         if len(entries) > MAX_CATCH_UP or any(kind == "agreement.adopted" for _, kind in entries):
@@ -707,6 +703,13 @@ def _near(rows: dict[int, Any], members: list[_Pending], agreement: Agreement) -
 # The changes logged since a pass, in the order of the log's key (so that the plan walks it
 # from there whatever the statistics say; generic plans guess a third of the log).
 _LOG_SINCE = "SELECT seq, kind FROM log WHERE seq > %s AND kind = ANY(%s) ORDER BY seq LIMIT %s"
+
+
+# The same on SQLite, as text (it runs on every group's commit).
+_SQLITE_LOG_SINCE = (
+    f"SELECT seq, kind FROM log WHERE seq > ? AND kind IN ({', '.join('?' * len(_CHANGES))})"
+    " ORDER BY seq LIMIT ?"
+)
 
 
 def _log_since(found: _Pass) -> tuple[int, list[str], int]:
