@@ -384,7 +384,8 @@ class Groups:
         it was read leave it, and items written since under its cells join it and are checked
         against the group's items. False when that cannot be done (a new agreement; an id of
         the group now taken; too much written since). `entries`: the log's `(seq, kind)`
-        since the pass (`_LOG_SINCE`), when already read."""
+        since the pass (`_LOG_SINCE`), when already read (always on PostgreSQL: in the
+        round trip that takes the locks); else read here, on SQLite."""
         if entries is None:
             since, kinds, limit = _log_since(found)
             entries = conn.exec_driver_sql(_SQLITE_LOG_SINCE, (since, *kinds, limit)).all()
