@@ -493,6 +493,45 @@ def test_the_pass_process_keeps_the_items_of_stored_groups_as_candidates(
         process_side.close()
 
 
+def test_a_warm_start_files_the_stored_flights_as_a_pass_would(
+    store: Store, store_url: str, parties: tuple[Party, Party], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Warmed with `file_pieces`, a store's passes meet their candidates split and filed in
+    the engine's grid already: a pass splits and files only the new flights, and finds what a
+    cold store finds."""
+    from detente.detect import trajectories
+
+    blue, red = parties
+    _write(store, red, crossing_flight("r-1"), distant_flight("r-2"))
+    warm = Store(store_url, clock=Clock(start=DAY))
+    cold = Store(store_url, clock=Clock(start=DAY))
+    try:
+        assert warm.warm(file_pieces=True) == 2
+        split: list[str] = []
+        filed: list[str] = []
+        real_split, real_file = trajectories.flight_pieces, trajectories.PieceCache._file
+
+        def recorded_split(flights: Any, *args: Any) -> Any:
+            split.extend(f.id for f in flights)
+            return real_split(flights, *args)
+
+        def recorded_file(self: Any, flights: Any, *args: Any) -> Any:
+            filed.extend(f.id for f in flights)
+            return real_file(self, flights, *args)
+
+        monkeypatch.setattr(trajectories, "flight_pieces", recorded_split)
+        monkeypatch.setattr(trajectories.PieceCache, "_file", recorded_file)
+        _, found = _prepared(warm, blue, flight("b-1"))
+        assert (split, filed) == (["b-1"], ["b-1"])
+        _, again = _prepared(cold, blue, flight("b-1"))
+        assert "r-1" in split and "r-1" in filed  # the cold store split its candidate
+        assert found.conflicts == again.conflicts
+        assert [(c.a.id, c.b.id) for c in found.conflicts] in ([("b-1", "r-1")], [("r-1", "b-1")])
+    finally:
+        warm.close()
+        cold.close()
+
+
 def test_a_group_is_kept_for_the_catch_up_once_committed_and_answered_once_on_disk(
     store: Store, parties: tuple[Party, Party], monkeypatch: pytest.MonkeyPatch
 ) -> None:

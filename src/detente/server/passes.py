@@ -152,7 +152,7 @@ def _start(url: str, parent: int) -> None:
     global _groups
     threading.Thread(target=_exit_with, args=(parent,), daemon=True).start()
     store = Store(url)
-    store.warm()
+    store.warm(file_pieces=True)
     _groups = store.writer.groups
     # The cached items live as long as the process: out of the collector's reach.
     gc.collect()

@@ -70,6 +70,10 @@ class WriteResult:
     dry_run: bool = False
 
 
+#: Flights filed at once by `PlanWriter.file_pieces` (bounds the arrays made on the way).
+FILING_CHUNK = 5_000
+
+
 class ItemCache:
     """Parsed items by `(pk, version)`: versions never change, so entries never go stale."""
 
@@ -443,6 +447,15 @@ class PlanWriter:
     def _filed_under_postgres(conn: Connection, queries: Any) -> dict[int, Candidate]:
         cursor = send_filed_under(driver(conn), queries)
         return {} if cursor is None else filed_rows(cursor)
+
+    def file_pieces(self, items_: Sequence[Item], agreement: Agreement) -> None:
+        """Split the flights of `items_` and file their pieces in the engine's grid under
+        `agreement`, kept in `pieces` as a pass keeps its candidates'."""
+        flights = [item for item in items_ if isinstance(item, Flight)]
+        for first in range(0, len(flights), FILING_CHUNK):
+            PlanIndex(agreement, workers=1).add(
+                flights[first : first + FILING_CHUNK], check=False, kept=self.pieces
+            )
 
     def load_items(self, conn: Connection, versions: dict[int, int]) -> list[tuple[int, Item]]:
         """The items of `pk: version`, from the cache or parsed from the store, sorted by pk."""

@@ -317,10 +317,12 @@ class Store:
             )
         return [item for _, item in found]
 
-    def warm(self) -> int:
+    def warm(self, *, file_pieces: bool = False) -> int:
         """Parse the active items into the write path's cache, newest first, as many as it
         holds, so that the first writes after a start find their candidates parsed; returns
-        how many were parsed."""
+        how many were parsed. With `file_pieces`, the flights among them are also split and
+        filed in the engine's grid under the stored agreement, as a pass would file them
+        (where passes are made: a pass's candidates are then neither split nor filed again)."""
         query = (
             select(items.c.pk, items.c.version)
             .where(items.c.status == "active")
@@ -329,7 +331,11 @@ class Store:
         )
         with self.db.reading() as conn:
             versions = {int(pk): int(v) for pk, v in conn.execute(query)}
-            return len(self.writer.load_items(conn, versions))
+            loaded = self.writer.load_items(conn, versions)
+            agreement = load_agreement(conn)
+        if file_pieces:
+            self.writer.file_pieces([item for _, item in loaded], agreement)
+        return len(loaded)
 
     def publish(self, entries: list[Entry], at: float | None = None) -> None:
         """Append events that change no stored state (live-track alerts) to the log and feeds."""
