@@ -1,10 +1,14 @@
-"""The store's tables (SQLAlchemy Core), the same on SQLite and PostgreSQL.
+"""The store's tables (SQLAlchemy Core), the same on SQLite and PostgreSQL but for the cell
+index's B-tree (`DIALECT_INDEXES`).
 
 Times are epoch seconds (floats); documents are JSON text. `log` is append-only: rows are
 inserted, never updated or deleted. The migrations in `migrations/` create exactly these tables.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
 
 from sqlalchemy import (
     BigInteger,
@@ -23,9 +27,11 @@ from sqlalchemy import (
 )
 
 __all__ = [
+    "DIALECT_INDEXES",
     "cells",
     "conflicts",
     "deadlines",
+    "declared_on",
     "feed",
     "item_versions",
     "items",
@@ -86,6 +92,20 @@ item_versions = Table(
     Column("written_at", Float, nullable=False),
 )
 
+#: Indexes made on one backend only (`Index.ddl_if`), by name: the backend's.
+DIALECT_INDEXES = {"cells_grid_key_item": "sqlite", "cells_grid_key": "postgresql"}
+
+
+def declared_on(dialect: str) -> Callable[..., bool]:
+    """An Alembic `include_object` hook: what the schema declares on `dialect` (an index of
+    another backend is left out of the comparison)."""
+
+    def include(_obj: Any, name: str | None, type_: str, *_rest: Any) -> bool:
+        return type_ != "index" or DIALECT_INDEXES.get(name or "", dialect) == dialect
+
+    return include
+
+
 # The space-time cell index of active items (see `detente.detect.cells`). Derived from the
 # items, with no foreign key: a check per row, sixty rows a flight, would guard nothing.
 cells = Table(
@@ -94,8 +114,12 @@ cells = Table(
     Column("grid", SmallInteger, nullable=False),
     Column("key", BigInteger, nullable=False),
     Column("item_pk", RowId, nullable=False),
-    # Covering: a lookup by cell finds its items in the index alone.
-    Index("cells_grid_key_item", "grid", "key", "item_pk"),
+    # SQLite: covering, a lookup by cell finds its items in the index alone. PostgreSQL: on
+    # the cell alone, so that the rows of a cell share an entry (migration 0005).
+    Index("cells_grid_key_item", "grid", "key", "item_pk").ddl_if(
+        dialect=DIALECT_INDEXES["cells_grid_key_item"]
+    ),
+    Index("cells_grid_key", "grid", "key").ddl_if(dialect=DIALECT_INDEXES["cells_grid_key"]),
     Index("cells_item", "item_pk"),
 )
 
