@@ -376,6 +376,32 @@ def test_passes_go_back_into_the_server_when_the_pass_process_dies(
     assert _open_by_other(store, blue) == ["r-1", "r-1"]
 
 
+def test_the_server_warms_its_cache_while_the_pass_process_starts(
+    store: Store, parties: tuple[Party, Party]
+) -> None:
+    """`meanwhile` runs while the pass process comes up; if it fails, no process is left."""
+    import multiprocessing
+
+    blue, red = parties
+    _write(store, red, crossing_flight("r-1"))
+    children = {p.pid for p in multiprocessing.active_children()}
+
+    def fails() -> None:
+        raise RuntimeError("meanwhile")
+
+    with pytest.raises(RuntimeError, match="meanwhile"):
+        store.start_pass_process(meanwhile=fails)
+    assert store.writer.groups.process is None
+    assert {p.pid for p in multiprocessing.active_children()} <= children
+
+    warmed: list[int] = []
+    store.start_pass_process(meanwhile=lambda: warmed.append(store.warm()))
+    assert warmed == [1]
+    process = store.writer.groups.process
+    assert process is not None and process.pid is not None
+    assert len(_write(store, blue, flight("b-1")).conflicts) == 1
+
+
 def test_the_pass_process_ends_when_the_server_is_killed(tmp_path) -> None:
     """A server killed outright (no time to stop anything) leaves no pass process behind."""
     import os

@@ -65,7 +65,7 @@ class PassProcess:
     """One process that makes the engine's passes of `Groups` on the store at `url`, one at a
     time, over a pipe of its own (no executor's threads between a request and its answer)."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, wait: bool = True) -> None:
         context = multiprocessing.get_context("spawn")
         self._conn, child = context.Pipe()
         self._process = context.Process(
@@ -76,7 +76,12 @@ class PassProcess:
         self._lock = threading.Lock()
         self._committed: list[Committed] = []
         self._committed_lock = threading.Lock()
-        # Ready now, so that the first write does not wait for the process to come up.
+        if wait:
+            self.wait_ready()
+
+    def wait_ready(self) -> None:
+        """Return once the process is up (its cache warmed), so that the first write does not
+        wait for it."""
         self._call(None)
 
     @property

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from sqlalchemy import delete, select, update
@@ -79,11 +79,20 @@ class Store:
         self.db.migrate()
         return self
 
-    def start_pass_process(self) -> None:
-        """Make the engine's passes over new plans in a process of their own (`passes`)."""
+    def start_pass_process(self, meanwhile: Callable[[], object] | None = None) -> None:
+        """Make the engine's passes over new plans in a process of their own (`passes`);
+        `meanwhile` runs here while that process starts and warms its own cache."""
         from .passes import PassProcess
 
-        self.writer.groups.process = PassProcess(self.db.url)
+        process = PassProcess(self.db.url, wait=False)
+        try:
+            if meanwhile is not None:
+                meanwhile()
+            process.wait_ready()
+        except BaseException:
+            process.close()
+            raise
+        self.writer.groups.process = process
 
     def close(self) -> None:
         process, self.writer.groups.process = self.writer.groups.process, None
