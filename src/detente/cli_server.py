@@ -164,11 +164,9 @@ def serve(
     for value in [*options.cot_udp, *options.cot_tcp, *options.cot_tls, *options.sbs]:
         print(f"live tracks: {value}", flush=True)
     app = create_app(store, cycle_s=cycle, live=live, services=services, tile_url=tile_url)
-    warmed: list[int] = []
-    # This process's cache is warmed while the pass process starts and warms its own.
-    store.start_pass_process(meanwhile=lambda: warmed.append(store.warm()))
-    if warmed[0]:
-        print(f"{warmed[0]} active items parsed", flush=True)
+    warmed = store.start_pass_process(warm=True)
+    if warmed:
+        print(f"{warmed} active items parsed", flush=True)
     _quiet_collector()
     _short_turns()
     try:

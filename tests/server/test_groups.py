@@ -377,26 +377,27 @@ def test_passes_go_back_into_the_server_when_the_pass_process_dies(
 
 
 def test_the_server_warms_its_cache_while_the_pass_process_starts(
-    store: Store, parties: tuple[Party, Party]
+    store: Store, parties: tuple[Party, Party], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """`meanwhile` runs while the pass process comes up; if it fails, no process is left."""
+    """The server's cache is warmed while the pass process comes up; if that fails, no pass
+    process is left behind."""
     import multiprocessing
 
     blue, red = parties
     _write(store, red, crossing_flight("r-1"))
     children = {p.pid for p in multiprocessing.active_children()}
 
-    def fails() -> None:
-        raise RuntimeError("meanwhile")
+    def fails() -> int:
+        raise RuntimeError("warm")
 
-    with pytest.raises(RuntimeError, match="meanwhile"):
-        store.start_pass_process(meanwhile=fails)
+    with monkeypatch.context() as patch:
+        patch.setattr(store, "warm", fails)
+        with pytest.raises(RuntimeError, match="warm"):
+            store.start_pass_process(warm=True)
     assert store.writer.groups.process is None
     assert {p.pid for p in multiprocessing.active_children()} <= children
 
-    warmed: list[int] = []
-    store.start_pass_process(meanwhile=lambda: warmed.append(store.warm()))
-    assert warmed == [1]
+    assert store.start_pass_process(warm=True) == 1
     process = store.writer.groups.process
     assert process is not None and process.pid is not None
     assert len(_write(store, blue, flight("b-1")).conflicts) == 1

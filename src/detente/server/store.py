@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import delete, select, update
@@ -79,20 +79,21 @@ class Store:
         self.db.migrate()
         return self
 
-    def start_pass_process(self, meanwhile: Callable[[], object] | None = None) -> None:
-        """Make the engine's passes over new plans in a process of their own (`passes`);
-        `meanwhile` runs here while that process starts and warms its own cache."""
+    def start_pass_process(self, *, warm: bool = False) -> int:
+        """Make the engine's passes over new plans in a process of their own (`passes`). With
+        `warm`, this process's cache is warmed (`warm`) while that process starts and warms
+        its own; returns how many items were parsed here."""
         from .passes import PassProcess
 
         process = PassProcess(self.db.url, wait=False)
         try:
-            if meanwhile is not None:
-                meanwhile()
+            warmed = self.warm() if warm else 0
             process.wait_ready()
         except BaseException:
             process.close()
             raise
         self.writer.groups.process = process
+        return warmed
 
     def close(self) -> None:
         process, self.writer.groups.process = self.writer.groups.process, None
