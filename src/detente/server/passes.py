@@ -63,9 +63,10 @@ Committed = tuple[int, int, int]
 
 class PassProcess:
     """One process that makes the engine's passes of `Groups` on the store at `url`, one at a
-    time, over a pipe of its own (no executor's threads between a request and its answer)."""
+    time, over a pipe of its own (no executor's threads between a request and its answer).
+    It starts with the object; `wait_ready` returns once it is up."""
 
-    def __init__(self, url: str, *, wait: bool = True) -> None:
+    def __init__(self, url: str) -> None:
         context = multiprocessing.get_context("spawn")
         self._conn, child = context.Pipe()
         self._process = context.Process(
@@ -76,8 +77,6 @@ class PassProcess:
         self._lock = threading.Lock()
         self._committed: list[Committed] = []
         self._committed_lock = threading.Lock()
-        if wait:
-            self.wait_ready()
 
     def wait_ready(self) -> None:
         """Return once the process is up (its cache warmed), so that the first write does not

@@ -85,7 +85,7 @@ class Store:
         its own; returns how many items were parsed here."""
         from .passes import PassProcess
 
-        process = PassProcess(self.db.url, wait=False)
+        process = PassProcess(self.db.url)
         try:
             warmed = self.warm() if warm else 0
             process.wait_ready()
