@@ -10,7 +10,9 @@ dropped at the end), with four parties made by `detente party add`:
 3. **load**: plans of new flights from a second scenario of the same size (seed + 1: the same
    theatre and density) are submitted with `POST /v1/plans` at a fixed rate, open loop: request
    k is due at `k / rate` and its latency runs from then to the end of its answer, so a server
-   that falls behind shows it as queueing. The requests go out over keep-alive connections
+   that falls behind shows it as queueing. Latency is also given 30 s window by window, with
+   the flights stored by then (every plan adds flights that stay active all day, so a long
+   phase holds many more than the preload). The requests go out over keep-alive connections
    from a small HTTP/1.1 client on asyncio streams (cheaper than a general-purpose client: the
    load generator shares the cores with the server);
 4. **notices**: party `blue` holds an event stream (SSE) open; `red` files a copy of one of
@@ -299,6 +301,31 @@ class Connection:
 # -- the phases --------------------------------------------------------------------------------
 
 
+def timeline(
+    due_s: list[float], latencies: list[float], window_s: float = 30.0
+) -> list[dict[str, float]]:
+    """Latency window by window of the run (by when requests were due): whether the server
+    keeps up as the flights it holds grow."""
+    if not latencies:
+        return []
+    window = (np.asarray(due_s) // window_s).astype(np.int64)
+    ms = np.asarray(latencies) * 1000.0
+    out = []
+    for w in np.unique(window).tolist():
+        of_window = ms[window == w]
+        p50, p99 = np.percentile(of_window, [50, 99])
+        out.append(
+            {
+                "from_s": w * window_s,
+                "requests": len(of_window),
+                "p50_ms": float(p50),
+                "p99_ms": float(p99),
+                "max_ms": float(of_window.max()),
+            }
+        )
+    return out
+
+
 @dataclass
 class LoadResult:
     plan_size: int
@@ -327,6 +354,7 @@ class LoadResult:
             "items_per_s": self.achieved_rate * self.plan_size,
             "latency_ms": percentiles(self.latencies),
             "worst_seconds": worst_seconds(self.due_s, self.latencies),
+            "timeline": timeline(self.due_s, self.latencies),
             "conflicts": self.conflicts,
             "server_cpu_ms_per_request": 1000 * self.server_cpu_s / max(self.ok, 1),
             "client_cpu_ms_per_request": 1000 * self.client_cpu_s / max(self.ok, 1),
@@ -706,12 +734,18 @@ def main(argv: list[str] | None = None) -> int:
                 saved.save(db, keys)
         with serving(db, port, args.server_log) as server:
             results["loads"] = []
+            # Every plan files new flights that stay active all day: the store grows.
+            stored_flights = args.items
             for (size, rate), plans in zip(loads, phases, strict=True):
                 warmup = round(args.warmup * rate)
                 load = asyncio.run(
                     run_load(port, keys, plans, rate, warmup, args.connections, server.pid)
                 )
                 record = load.record()
+                first = stored_flights + warmup * size
+                for window in record["timeline"]:
+                    window["flights_stored"] = first + round(window["from_s"] * rate) * size
+                stored_flights += len(plans) * size
                 results["loads"].append(record)
                 lat = record["latency_ms"]
                 print(
@@ -723,6 +757,11 @@ def main(argv: list[str] | None = None) -> int:
                     + ", ".join(
                         f"{w['second']} s (max {w['max_ms']:.0f} ms)"
                         for w in record["worst_seconds"]
+                    )
+                    + "; p99 by 30 s: "
+                    + ", ".join(
+                        f"{w['p99_ms']:.0f} ms ({w['flights_stored']:,} flights)"
+                        for w in record["timeline"]
                     ),
                     file=sys.stderr,
                 )
