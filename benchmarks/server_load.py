@@ -11,7 +11,7 @@ dropped at the end), with four parties made by `detente party add`:
    theatre and density) are submitted with `POST /v1/plans` at a fixed rate, open loop: request
    k is due at `k / rate` and its latency runs from then to the end of its answer, so a server
    that falls behind shows it as queueing. Latency is also given 30 s window by window, with
-   the flights stored by then (every plan adds flights that stay active all day, so a long
+   the flights sent by then (every plan adds flights that stay active all day, so a long
    phase holds many more than the preload). The requests go out over keep-alive connections
    from a small HTTP/1.1 client on asyncio streams (cheaper than a general-purpose client: the
    load generator shares the cores with the server);
@@ -87,21 +87,35 @@ def worst_seconds(
 ) -> list[dict[str, float]]:
     """The `count` seconds of the run whose slowest request was slowest (by when requests were
     due): whether a tail is one episode or spread over the run."""
+    seconds = sorted(timeline(due_s, latencies, 1.0), key=lambda w: -w["max_ms"])[:count]
+    return [
+        {"second": int(w["from_s"]), "p99_ms": w["p99_ms"], "max_ms": w["max_ms"]} for w in seconds
+    ]
+
+
+def timeline(
+    due_s: list[float], latencies: list[float], window_s: float = 30.0
+) -> list[dict[str, float]]:
+    """Latency window by window of the run (by when requests were due): whether the server
+    keeps up as the flights it holds grow."""
     if not latencies:
         return []
-    second = np.asarray(due_s).astype(np.int64)
+    window = (np.asarray(due_s) // window_s).astype(np.int64)
     ms = np.asarray(latencies) * 1000.0
-    worst = []
-    for s in np.unique(second).tolist():
-        of_second = ms[second == s]
-        worst.append(
+    out = []
+    for w in np.unique(window).tolist():
+        of_window = ms[window == w]
+        p50, p99 = np.percentile(of_window, [50, 99])
+        out.append(
             {
-                "second": s,
-                "p99_ms": float(np.percentile(of_second, 99)),
-                "max_ms": float(of_second.max()),
+                "from_s": w * window_s,
+                "requests": len(of_window),
+                "p50_ms": float(p50),
+                "p99_ms": float(p99),
+                "max_ms": float(of_window.max()),
             }
         )
-    return sorted(worst, key=lambda w: -w["max_ms"])[:count]
+    return out
 
 
 def cpu_seconds(pid: int) -> float:
@@ -299,31 +313,6 @@ class Connection:
 
 
 # -- the phases --------------------------------------------------------------------------------
-
-
-def timeline(
-    due_s: list[float], latencies: list[float], window_s: float = 30.0
-) -> list[dict[str, float]]:
-    """Latency window by window of the run (by when requests were due): whether the server
-    keeps up as the flights it holds grow."""
-    if not latencies:
-        return []
-    window = (np.asarray(due_s) // window_s).astype(np.int64)
-    ms = np.asarray(latencies) * 1000.0
-    out = []
-    for w in np.unique(window).tolist():
-        of_window = ms[window == w]
-        p50, p99 = np.percentile(of_window, [50, 99])
-        out.append(
-            {
-                "from_s": w * window_s,
-                "requests": len(of_window),
-                "p50_ms": float(p50),
-                "p99_ms": float(p99),
-                "max_ms": float(of_window.max()),
-            }
-        )
-    return out
 
 
 @dataclass
@@ -735,17 +724,17 @@ def main(argv: list[str] | None = None) -> int:
         with serving(db, port, args.server_log) as server:
             results["loads"] = []
             # Every plan files new flights that stay active all day: the store grows.
-            stored_flights = args.items
+            sent_flights = args.items
             for (size, rate), plans in zip(loads, phases, strict=True):
                 warmup = round(args.warmup * rate)
                 load = asyncio.run(
                     run_load(port, keys, plans, rate, warmup, args.connections, server.pid)
                 )
                 record = load.record()
-                first = stored_flights + warmup * size
+                first = sent_flights + warmup * size
                 for window in record["timeline"]:
-                    window["flights_stored"] = first + round(window["from_s"] * rate) * size
-                stored_flights += len(plans) * size
+                    window["flights_sent"] = first + round(window["from_s"] * rate) * size
+                sent_flights += len(plans) * size
                 results["loads"].append(record)
                 lat = record["latency_ms"]
                 print(
@@ -760,7 +749,7 @@ def main(argv: list[str] | None = None) -> int:
                     )
                     + "; p99 by 30 s: "
                     + ", ".join(
-                        f"{w['p99_ms']:.0f} ms ({w['flights_stored']:,} flights)"
+                        f"{w['p99_ms']:.0f} ms ({w['flights_sent']:,} flights)"
                         for w in record["timeline"]
                     ),
                     file=sys.stderr,
