@@ -10,9 +10,12 @@ dropped at the end), with four parties made by `detente party add`:
 3. **load**: plans of new flights from a second scenario of the same size (seed + 1: the same
    theatre and density) are submitted with `POST /v1/plans` at a fixed rate, open loop: request
    k is due at `k / rate` and its latency runs from then to the end of its answer, so a server
-   that falls behind shows it as queueing. Latency is also given 30 s window by window, with
-   the flights sent by then (every plan adds flights that stay active all day, so a long
-   phase holds many more than the preload). The requests go out over keep-alive connections
+   that falls behind shows it as queueing. With `--plans new` (the default) each flight is a
+   new item that stays active all day, so a long phase holds many more than the preload; with
+   `--plans revise` each flight replaces one of the party's stored flights (its id, and the
+   version it replaces), so the store holds as many active flights as the preload for as long
+   as the load runs. Latency is also given 30 s window by window, with the flights active by
+   then. The requests go out over keep-alive connections
    from a small HTTP/1.1 client on asyncio streams (cheaper than a general-purpose client: the
    load generator shares the cores with the server);
 4. **notices**: party `blue` holds an event stream (SSE) open; `red` files a copy of one of
@@ -413,6 +416,37 @@ def submission_plans(
     return plans
 
 
+def as_revisions(
+    phases: list[list[tuple[str, dict[str, Any]]]], stored: list[dict[str, Any]], seed: int
+) -> tuple[list[list[tuple[str, dict[str, Any]]]], set[str]]:
+    """The same plans, each flight made a revision of a stored flight of its party.
+
+    The stored flights of each party are taken in a seeded order, over and over; each feature
+    names the version it replaces (1, then 2 the next time round, ...). Returns the plans and
+    the ids revised.
+    """
+    rng = np.random.default_rng(seed)
+    ids: dict[str, list[str]] = {}
+    for f in stored:
+        ids.setdefault(f["properties"]["party"], []).append(f["id"])
+    order = {party: [own[int(k)] for k in rng.permutation(len(own))] for party, own in ids.items()}
+    taken = dict.fromkeys(order, 0)
+    versions: dict[str, int] = {}
+    revised: list[list[tuple[str, dict[str, Any]]]] = []
+    for plans in phases:
+        revised.append([])
+        for party, plan in plans:
+            features = []
+            for f in plan["features"]:
+                target = order[party][taken[party] % len(order[party])]
+                taken[party] += 1
+                version = versions.get(target, 1)
+                versions[target] = version + 1
+                features.append({**f, "id": target, "version": version})
+            revised[-1].append((party, {**plan, "features": features}))
+    return revised, set(versions)
+
+
 async def run_load(
     port: int,
     keys: dict[str, str],
@@ -666,6 +700,12 @@ def main(argv: list[str] | None = None) -> int:
         action="append",
         help="a load phase: flights per plan x plans per second (repeatable; default 1x300)",
     )
+    parser.add_argument(
+        "--plans",
+        choices=["new", "revise"],
+        default="new",
+        help="each flight submitted is a new item, or replaces a stored flight of its party",
+    )
     parser.add_argument("--duration", type=float, default=60.0, help="seconds of each phase")
     parser.add_argument("--warmup", type=float, default=5.0, help="seconds not counted")
     parser.add_argument("--connections", type=int, default=64, help="keep-alive connections")
@@ -697,12 +737,16 @@ def main(argv: list[str] | None = None) -> int:
     for n, (size, rate) in enumerate(loads):
         count = round((args.duration + args.warmup) * rate)
         phases.append(submission_plans(args.items, args.seed + 10 * n, size, count, f"load{n}"))
+    submitted, revised = (
+        as_revisions(phases, stored, args.seed) if args.plans == "revise" else (phases, set())
+    )
     print(f"scenarios made in {time.perf_counter() - t:.1f} s", file=sys.stderr)
 
     results: dict[str, Any] = {
         "backend": args.backend,
         "items": args.items,
         "seed": args.seed,
+        "plans": args.plans,
         "machine": machine(),
         "command": " ".join(["python -m benchmarks.server_load", *(argv or sys.argv[1:])]),
     }
@@ -723,18 +767,19 @@ def main(argv: list[str] | None = None) -> int:
                 saved.save(db, keys)
         with serving(db, port, args.server_log) as server:
             results["loads"] = []
-            # Every plan files new flights that stay active all day: the store grows.
-            sent_flights = args.items
-            for (size, rate), plans in zip(loads, phases, strict=True):
+            # New flights stay active all day: the store grows. Revisions keep it at its size.
+            active = args.items
+            for (size, rate), plans in zip(loads, submitted, strict=True):
                 warmup = round(args.warmup * rate)
                 load = asyncio.run(
                     run_load(port, keys, plans, rate, warmup, args.connections, server.pid)
                 )
                 record = load.record()
-                first = sent_flights + warmup * size
+                added = 0 if revised else size
+                first = active + warmup * added
                 for window in record["timeline"]:
-                    window["flights_sent"] = first + round(window["from_s"] * rate) * size
-                sent_flights += len(plans) * size
+                    window["active_flights"] = first + round(window["from_s"] * rate) * added
+                active += len(plans) * added
                 results["loads"].append(record)
                 lat = record["latency_ms"]
                 print(
@@ -749,13 +794,18 @@ def main(argv: list[str] | None = None) -> int:
                     )
                     + "; p99 by 30 s: "
                     + ", ".join(
-                        f"{w['p99_ms']:.0f} ms ({w['flights_sent']:,} flights)"
+                        f"{w['p99_ms']:.0f} ms ({w['active_flights']:,} active)"
                         for w in record["timeline"]
                     ),
                     file=sys.stderr,
                 )
             if args.notices:
-                own = [f for f in stored if f["properties"]["party"] == NOTICE_PARTY]
+                # A probe copies a stored flight of blue as preloaded: one not revised since.
+                own = [
+                    f
+                    for f in stored
+                    if f["properties"]["party"] == NOTICE_PARTY and f["id"] not in revised
+                ]
                 rng = np.random.default_rng(args.seed)
                 targets = [own[int(k)] for k in rng.choice(len(own), args.notices, replace=False)]
                 notice, submit, missed = asyncio.run(

@@ -8,8 +8,9 @@ forced by making writers wait for each other at the point where it would happen.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from functools import partial
 from threading import Barrier, BrokenBarrierError, Event
 from typing import Any, TypeVar
@@ -500,14 +501,17 @@ def test_the_sweeper_never_expires_a_version_written_meanwhile(
     store.clock.set(DAY + 7.5 * 3600)  # 07:30: the item's window (06:00-07:00) has ended
     later = flight("x", times=["2015-10-01T08:00:00Z", "2015-10-01T09:00:00Z"])
     locked, release = Event(), Event()
-    take = store.db.lock_cells
+    take = store.db.writing
 
-    def lock_cells(conn: Any, keys: Any) -> None:
-        take(conn, keys)
-        locked.set()
-        release.wait(1.0)  # the writer holds its transaction open while the sweeper runs
+    @contextmanager
+    def writing(*args: Any, **kwargs: Any) -> Iterator[Any]:
+        with take(*args, **kwargs) as conn:
+            if not locked.is_set():  # the writer's transaction (it comes first)
+                locked.set()
+                release.wait(1.0)  # it is held open while the sweeper runs
+            yield conn
 
-    monkeypatch.setattr(store.db, "lock_cells", lock_cells)
+    monkeypatch.setattr(store.db, "writing", writing)
     with ThreadPoolExecutor(2) as pool:
         written = pool.submit(store.write, blue, [Change("x", later, 1)], source="t")
         assert locked.wait(30)

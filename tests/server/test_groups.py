@@ -28,8 +28,10 @@ def _write(store: Store, party: Party, *features: dict[str, Any], if_match: int 
     return store.write(party, changes, source="t")
 
 
-def _pending(store: Store, party: Party, *features: dict[str, Any]) -> _Pending:
-    changes = [Change(f["id"], f) for f in features]
+def _pending(
+    store: Store, party: Party, *features: dict[str, Any], if_match: int | None = None
+) -> _Pending:
+    changes = [Change(f["id"], f, if_match) for f in features]
     parsed = store.writer.parse(party, changes, NOW, "t")
     return _Pending(party, changes, [i for i in parsed if i is not None], NOW)
 
@@ -121,6 +123,139 @@ def test_groups_committed_meanwhile_are_caught_up_from_memory(
     assert [c["other"]["party"] for c in pending.result.conflicts] == ["red", "red"]
     # b-1's two conflicts, and b-own's with the same red flights.
     assert _open_by_other(store, blue) == ["r-new", "r-new", "r-old", "r-old"]
+
+
+def test_replacements_committed_meanwhile_are_caught_up_from_memory(
+    store: Store, parties: tuple[Party, Party], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A candidate replaced meanwhile by a group of this process leaves the pass, and its new
+    version joins it where it is under the pass's cells, without reading either back."""
+    blue, red = parties
+    _write(store, red, crossing_flight("r-moved"), crossing_flight("r-stays"))
+    _write(store, red, distant_flight("r-comes"))
+    groups = store.writer.groups
+    pending, found = _prepared(store, blue, flight("b-1"))
+    assert len(found.conflicts) == 2
+
+    def read_back(*_args):
+        raise AssertionError("the groups committed here were read back")
+
+    monkeypatch.setattr(groups, "_cells_of", read_back)
+    monkeypatch.setattr(groups, "_written_since", read_back)
+    _write(store, red, distant_flight("r-moved"), if_match=1)
+    _write(store, red, crossing_flight("r-comes"), if_match=1)
+    groups.commit(found, [pending])
+    assert pending.result is not None
+    assert len(pending.result.conflicts) == 2
+    assert _open_by_other(store, blue) == ["r-comes", "r-stays"]
+
+
+def _deconflicted(store: Store, results: list[Any]) -> tuple[Any, ...]:
+    """What a series of writes told and left: each answer's items, notices (own id, other
+    party) and number of conflicts resolved; each party's open notices and events."""
+    told = [
+        (
+            r.items,
+            sorted((c["own"]["id"], c["other"]["party"]) for c in r.conflicts),
+            len(r.resolved),
+        )
+        for r in results
+    ]
+    parties = {party.name: party for party in store.parties()}
+    return (
+        told,
+        {name: _open_pairs(store, party) for name, party in parties.items()},
+        {
+            name: [kind for _, kind, _ in store.events_after(party, 0)]
+            for name, party in parties.items()
+        },
+    )
+
+
+def test_a_group_of_replacements_answers_as_writes_one_by_one(
+    twin_stores: tuple[Store, Store],
+) -> None:
+    """New versions in a group keep, resolve and raise conflicts as one write after another
+    would; a request replacing an item that an earlier request of the group may meet is
+    written alone after the group, as one after it."""
+
+    def across(item_id: str, alt: float, lat: float = 36.0, **props: Any) -> dict[str, Any]:
+        return flight(item_id, [(36.5, lat - 0.5, alt), (36.5, lat + 0.5, alt)], **props)
+
+    def along(item_id: str, alt: float, lat: float = 36.0) -> dict[str, Any]:
+        return flight(item_id, [(36.0, lat, alt), (37.0, lat, alt)])
+
+    stored = [
+        ("red", [along("r-mid", 6000.0), along("r-high", 9000.0)]),
+        ("blue", [across("b-keep", 6000.0), across("b-go", 9000.0), distant_flight("b-new")]),
+        ("blue", [across("b-low", 3000.0, lat=34.0)]),
+    ]
+    requests = [
+        ("red", [along("r-3", 3000.0, lat=34.0)], None),  # meets b-low, replaced below
+        ("blue", [across("b-keep", 6000.0, callsign="KEEP")], 1),  # still meets r-mid
+        ("blue", [distant_flight("b-go")], 1),  # away from r-high: resolved
+        ("blue", [across("b-new", 9000.0)], 1),  # onto r-high: raised
+        ("blue", [distant_flight("b-low")], 1),  # away from r-3
+    ]
+    answers = []
+    for grouped, store in zip((False, True), twin_stores, strict=True):
+        parties = {name: store.add_party(name)[0] for name in ("blue", "red")}
+        for name, features in stored:
+            _write(store, parties[name], *features)
+        if grouped:
+            group = [
+                _pending(store, parties[name], *features, if_match=version)
+                for name, features, version in requests
+            ]
+            with store.db.reading() as conn:
+                found = store.writer.groups.prepare(conn, group)
+            assert found is not None
+            assert [p.changes[0].item_id for p in found.members] == [
+                "r-3",
+                "b-keep",
+                "b-go",
+                "b-new",
+            ]
+            store.writer.groups.commit(found, group)
+            # The last one is left out of the group: written alone, as `PlanWriter` does.
+            assert group[-1].result is None
+            results = [p.result for p in group[:-1]]
+            name, features, version = requests[-1]
+            results.append(_write(store, parties[name], *features, if_match=version))
+        else:
+            results = [
+                _write(store, parties[name], *features, if_match=version)
+                for name, features, version in requests
+            ]
+        answers.append(_deconflicted(store, results))
+    assert answers[0] == answers[1]
+    told = answers[1][0]
+    assert [(t[1], t[2]) for t in told] == [
+        ([("r-3", "blue")], 0),
+        ([("b-keep", "red")], 0),
+        ([], 1),
+        ([("b-new", "red")], 0),
+        ([], 1),
+    ]
+    assert [t[0][0]["version"] for t in told] == [1, 2, 2, 2, 2]
+
+
+def test_a_replacement_of_a_stale_version_is_not_grouped(
+    store: Store, parties: tuple[Party, Party]
+) -> None:
+    """A request naming a version that is not the current one, or replacing a withdrawn
+    item, is left out of the group (it is written alone, and answered 409 there)."""
+    blue, _ = parties
+    _write(store, blue, distant_flight("b-1"), distant_flight("b-2"))
+    store.write(blue, [Change("b-2", None, 1)], source="t")
+    group = [
+        _pending(store, blue, flight("b-1"), if_match=2),
+        _pending(store, blue, flight("b-2"), if_match=1),
+        _pending(store, blue, flight("b-3")),
+    ]
+    with store.db.reading() as conn:
+        found = store.writer.groups.prepare(conn, group)
+    assert found is not None and found.members == group[2:]
 
 
 def test_the_next_group_is_read_while_the_one_before_commits(
@@ -295,12 +430,15 @@ def test_passes_in_a_process_answer_as_passes_in_a_thread(
         )
         got.append(_write(store, blue, crossing_flight("b-3")))
         got.append(_write(store, red, flight("r-3"), distant_flight("r-4")))
+        # A new version, from the pass process too: b-3 moves away from r-1.
+        got.append(_write(store, blue, distant_flight("b-3"), if_match=1))
         answers.append(
             (
                 [
                     (
                         r.items,
                         [(c["kind"], c["own"]["id"], c["start"], c["end"]) for c in r.conflicts],
+                        len(r.resolved),
                     )
                     for r in got
                 ],
@@ -310,6 +448,8 @@ def test_passes_in_a_process_answer_as_passes_in_a_thread(
         )
     assert answers[0] == answers[1]
     assert len(answers[1][1]) == 3
+    # b-3's new version left r-1 and r-3 behind, and met r-2 and r-4 (distant too).
+    assert answers[1][0][-1][2] == 2 and len(answers[1][0][-1][1]) == 2
     # The process made the passes (it did not stop and leave them to the server's process).
     assert twin_stores[1].writer.groups.process is not None
 
@@ -447,13 +587,13 @@ class _PassesHere:
 
     def __init__(self, store: Store) -> None:
         self.store = store
-        self.told: list[tuple[int, int, int]] = []
+        self.told: list[tuple[int, int, int, int]] = []
 
     def prepare(self, group: list[_Pending]):
         with self.store.db.reading() as conn:
             return self.store.writer.groups.prepare(conn, group)
 
-    def committed(self, items: list[tuple[int, int, int]]) -> None:
+    def committed(self, items: list[tuple[int, int, int, int]]) -> None:
         self.told += items
 
     def close(self) -> None:
@@ -477,9 +617,13 @@ def test_a_commit_tells_the_pass_process_the_keys_of_its_items(
     store.writer.groups.process = here  # type: ignore[assignment]
     _write(store, red, crossing_flight("r-1"), distant_flight("r-2"))
     _write(store, blue, flight("b-1"))
-    (first, _, pk_r1), (same, position, pk_r2), (second, _, pk_b1) = here.told
+    _write(store, blue, distant_flight("b-1"), if_match=1)
+    (first, _, pk_r1, v_r1), (same, position, pk_r2, _), (second, _, pk_b1, v_b1) = here.told[:3]
     assert (same, position) == (first, 1) and second > first
     assert (pk_r1, pk_r2, pk_b1) == (_pk(store, "r-1"), _pk(store, "r-2"), _pk(store, "b-1"))
+    assert (v_r1, v_b1) == (1, 1)
+    # A new version is told under the same key.
+    assert here.told[3][1:] == (0, pk_b1, 2)
 
 
 def test_the_pass_process_keeps_the_items_of_stored_groups_as_candidates(
@@ -496,7 +640,7 @@ def test_the_pass_process_keeps_the_items_of_stored_groups_as_candidates(
     try:
         red_flight = _pending(store, red, crossing_flight("r-1"))
         found, members = passes._prepare(
-            [(red, ["r-1"], red_flight.items, NOW, red_flight.number)], []
+            [(red, ["r-1"], [None], red_flight.items, NOW, red_flight.number)], []
         )
         assert found is not None and members == [0]
         found.members = [red_flight]
@@ -506,8 +650,8 @@ def test_the_pass_process_keeps_the_items_of_stored_groups_as_candidates(
 
         blue_flight = _pending(store, blue, flight("b-1"))
         found, _ = passes._prepare(
-            [(blue, ["b-1"], blue_flight.items, NOW, blue_flight.number)],
-            [(red_flight.number, 0, pk), (red_flight.number + 10_000, 0, pk + 1)],
+            [(blue, ["b-1"], [None], blue_flight.items, NOW, blue_flight.number)],
+            [(red_flight.number, 0, pk, 1), (red_flight.number + 10_000, 0, pk + 1, 1)],
         )
         kept = process_side.writer.cache.get((pk, 1))
         assert kept is red_flight.items[0]

@@ -142,11 +142,14 @@ class Database:
         self,
         whole_store: bool = False,
         cells: Sequence[tuple[int, int]] = (),
+        rows: Sequence[int] = (),
         then: Callable[[Any], None] | None = None,
         committed: Callable[[], None] | None = None,
     ) -> Iterator[Connection]:
         """A write transaction; `whole_store` excludes every other writer. The locks of the
-        `(grid, key)` cells given are taken with the store's (`lock_cells`). PostgreSQL:
+        `(grid, key)` cells given are taken with the store's (`lock_cells`), after those of
+        the items' rows of keys `rows` (as a single write takes them: rows first).
+        PostgreSQL:
         `then` sends statements on the driver's connection in the same round trip, once the
         locks are held (their answers are read after); SQLite ignores it.
 
@@ -175,6 +178,8 @@ class Database:
                     # trip (the driver sends its BEGIN on its own otherwise).
                     raw = driver(conn)
                     with raw.pipeline():
+                        if rows:
+                            raw.execute(_LOCK_ROWS, (pg_array(sorted(rows)),))
                         raw.execute(_TAKE_LOCKS, (pg_array([_STORE_LOCK, *_cell_locks(cells)]),))
                         if committed is not None:
                             raw.execute(_COMMIT_WITHOUT_FLUSH)
@@ -233,6 +238,12 @@ class Database:
 
 
 _COMMIT_WITHOUT_FLUSH = "SET LOCAL synchronous_commit = off"
+# Items' rows locked against other writers of them (NO KEY: conflict rows of other writers may
+# reference them meanwhile), in the order of a single write's (`PlanWriter._current`).
+_LOCK_ROWS = (
+    "SELECT count(*) FROM (SELECT 1 FROM items WHERE pk = ANY(CAST(%s AS bigint[]))"
+    " ORDER BY item_id, party_id FOR NO KEY UPDATE) AS locked"
+)
 # Advisory locks in ascending order: the store's (shared), then the cells' (exclusive).
 _TAKE_LOCKS = (
     f"SELECT count(CASE WHEN k = {_STORE_LOCK} THEN pg_advisory_xact_lock_shared(k)"

@@ -1,19 +1,23 @@
-"""Concurrent plans of new items, written together in one transaction (group commit).
+"""Concurrent plans, written together in one transaction (group commit).
 
-Requests that only file new items (no replacement, no withdrawal, not a dry run) wait in a
-queue; the first one in it leads and writes every request waiting (up to a limit), in arrival
-order, in one transaction: one cell lookup, one pass of the engine, one set of inserts and one
-commit (one fsync on SQLite) for all of them. The others wait for the commit. Once a group's
-pass is made, the first request waiting leads the next group, whose pass is made while the
-group before commits: a group takes every request that came during the pass before.
+Requests that only file items, new ones or new versions of active ones (`If-Match`; no
+withdrawal, not a dry run), wait in a queue; the first one in it leads and writes every request
+waiting (up to a limit), in arrival order, in one transaction: one cell lookup, one pass of the
+engine, one set of inserts and one commit (one fsync on SQLite) for all of them. The others wait
+for the commit. Once a group's pass is made, the first request waiting leads the next group,
+whose pass is made while the group before commits: a group takes every request that came
+during the pass before.
 
 The outcome is that of writing the requests one after the other in that order: each request's
 conflicts are those the engine finds between its items and the stored items it would have
-fetched as candidates (the earlier requests' items included), each is stored, numbered, logged
-and announced as it would have been, and its answer comes after the commit. A request that
-cannot go this way (one of its ids is stored already, or an earlier request of the group gives
-it too) is written on its own afterwards, and so is every request of a group whose transaction
-fails.
+fetched as candidates (the earlier requests' items included), a replaced item's open conflicts
+are kept or resolved as they would have been, each is stored, numbered, logged and announced as
+it would have been, and its answer comes after the commit. A request that cannot go this way is
+written on its own afterwards: one of its new ids is stored already, an item it replaces is not
+active at the version it names, an earlier request of the group gives one of its ids too, or an
+item it replaces is a candidate of an earlier request (whose conflicts with the version
+replaced would then have to be raised and resolved in one commit). So is every request of a
+group whose transaction fails.
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ from __future__ import annotations
 import itertools
 import logging
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -29,7 +33,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import orjson
 from numpy.typing import NDArray
-from sqlalchemy import Connection, func, insert, select
+from sqlalchemy import Connection, bindparam, delete, func, insert, select, update
 
 from detente.detect import PlanIndex
 from detente.detect.cells import CellKeys, item_cells, query_keys
@@ -60,6 +64,8 @@ MAX_GROUP_REQUESTS = 128
 #: Changes written between a group's pass and its commit that are caught up with; beyond, the
 #: pass is made again under the write lock.
 MAX_CATCH_UP = 2_000
+# The columns of an item's row a new version sets.
+_REPLACED_COLUMNS = ("version", "kind", "status", "start_s", "end_s", "feature", "written_at")
 # Log entries that change the candidates of a pass.
 _CHANGES = ("item.written", "item.withdrawn", "item.expired", "agreement.adopted")
 
@@ -68,10 +74,9 @@ _numbers = itertools.count(1)
 
 
 def groupable(changes: Sequence[Change], parsed: Sequence[Item | None]) -> bool:
-    """Whether a request only files new items (no If-Match, no withdrawal)."""
+    """Whether a request only files items, new or replacing (no withdrawal)."""
     return bool(changes) and all(
-        c.feature is not None and c.if_match is None and item is not None
-        for c, item in zip(changes, parsed, strict=True)
+        c.feature is not None and item is not None for c, item in zip(changes, parsed, strict=True)
     )
 
 
@@ -90,21 +95,32 @@ class _Pending:
 
 @dataclass(slots=True, eq=False)
 class _Stored:
-    """What a group's transaction wrote: its requests, their items' keys (in order) and
-    cells, the log entries and their numbers, and each request's notices as it sees them."""
+    """What a group's transaction wrote: its requests, their items' keys and versions (in
+    order) and cells, the log entries and their numbers, and each request's notices as it sees
+    them and the conflicts it resolved."""
 
     members: list[_Pending]
     pks: list[int]
+    versions: list[int]
     cell_rows: CellKeys
     entries: list[Entry]
     seqs: list[int]
     views: list[list[dict[str, Any]]]
+    resolved: list[list[str]]
+
+
+#: A stored item a group replaces, by `(party id, item id)`: its key and current version.
+Replaced = dict[tuple[int, str], tuple[int, int]]
+#: The stored rows of ids a group gives, by `(party id, item id)`: key, version, status.
+StoredRows = dict[tuple[int, str], tuple[int, int, str]]
 
 
 @dataclass(slots=True, eq=False)
 class _Pass:
     """The engine's pass over a group as read at log entry `since`: the group's cells and
-    query keys, the candidates' rows and items by pk (those met, at least), the conflicts."""
+    query keys, the candidates' rows and items by pk (those met, at least), the conflicts;
+    the stored items the group replaces (never candidates) and, on PostgreSQL, the cells they
+    are filed under (locked with the group's)."""
 
     since: int
     agreement: Agreement
@@ -114,6 +130,8 @@ class _Pass:
     rows: dict[int, Any]
     stored: dict[int, Item]
     conflicts: list[Conflict]
+    replaced: Replaced = field(default_factory=dict)
+    old_cells: list[tuple[int, int]] = field(default_factory=list)
 
 
 class Groups:
@@ -225,15 +243,30 @@ class Groups:
             return self._read_at_once(conn, group)
         since = int(conn.execute(select(func.coalesce(func.max(log.c.seq), 0))).scalar_one())
         agreement = load_agreement(conn)
-        members = self._members(conn, group)
+        members, replaced = _admitted(group, self._stored_rows(conn, group))
         if not members:
             return None
         new_items = [item for p in members for item in p.items]
         cell_rows = item_cells(new_items, agreement, self.writer.pieces)
         queries = query_keys(cell_rows, new_items)
         rows = self._filed_near(conn, members, queries, agreement)
+        kept, replaced, rows = _unmet_replacements(
+            members,
+            replaced,
+            rows,
+            agreement,
+            (members, queries),
+            lambda pks: _cells_by_item(*self._cells_of(conn, pks)),
+        )
+        if len(kept) < len(members):
+            members = kept
+            new_items = [item for p in members for item in p.items]
+            cell_rows = item_cells(new_items, agreement, self.writer.pieces)
+            queries = query_keys(cell_rows, new_items)
         stored = self.writer.load_items(conn, {pk: r.version for pk, r in rows.items()})
-        return _Pass(since, agreement, members, cell_rows, queries, rows, dict(stored), [])
+        found = _Pass(since, agreement, members, cell_rows, queries, rows, dict(stored), [])
+        found.replaced = replaced
+        return found
 
     def _read_at_once(self, conn: Connection, group: list[_Pending]) -> _Pass | None:
         """`read` on PostgreSQL in one round trip: the log's end, the agreement, the group's
@@ -246,34 +279,58 @@ class Groups:
         cell_rows = item_cells(new_items, agreement, self.writer.pieces)
         queries = query_keys(cell_rows, new_items)
         asked = {(pending.party.id, c.item_id) for pending in group for c in pending.changes}
+        ids = (
+            pg_array(sorted({party for party, _ in asked})),
+            sorted({item_id for _, item_id in asked}),
+        )
+        replacing = any(c.if_match is not None for p in group for c in p.changes)
         with self.writer.db.pipeline(conn):
             head = raw.execute(_HEAD)
-            stored_ids = raw.execute(
-                _STORED_IDS,
-                (
-                    pg_array(sorted({party for party, _ in asked})),
-                    sorted({item_id for _, item_id in asked}),
-                ),
-            )
+            stored_ids = raw.execute(_STORED_IDS, ids)
+            # The cells of the items replaced (of every pair of party and id asked: a few
+            # more locks at most), locked at commit with the group's own.
+            old = raw.execute(_STORED_CELLS, ids) if replacing else None
             filed = send_filed_under(raw, queries)
             since, agreement_text = head.fetchone()
-            taken = {key for key in ((int(p), i) for p, i in stored_ids.fetchall()) if key in asked}
+            stored_rows = {
+                (int(party), item_id): (int(pk), int(version), status)
+                for party, item_id, pk, version, status in stored_ids.fetchall()
+            }
+            old_cells: dict[int, set[tuple[int, int]]] = {}
+            for pk, grid, key in [] if old is None else old.fetchall():
+                old_cells.setdefault(int(pk), set()).add((int(grid), int(key)))
             rows = {} if filed is None else filed_rows(filed)
         seen = agreement_of(agreement_text)
-        members = _untaken(group, taken)
+        members, replaced = _admitted(group, stored_rows)
         if not members:
             return None
-        changed = seen != agreement
-        if changed or len(members) < len(group):
+        # The requests the cells and queries are of: those written, once known.
+        filed_for = group
+        if seen != agreement:
             self._agreement = agreement = seen
+            filed_for = members
             new_items = [item for p in members for item in p.items]
             cell_rows = item_cells(new_items, agreement, self.writer.pieces)
             queries = query_keys(cell_rows, new_items)
-            if changed:
-                rows = self.writer.filed_under(conn, queries)
+            rows = self.writer.filed_under(conn, queries)
         rows = _near(rows, members, agreement)
+        members, replaced, rows = _unmet_replacements(
+            members,
+            replaced,
+            rows,
+            agreement,
+            (filed_for, queries),
+            lambda pks: {pk: old_cells.get(pk, set()) for pk in pks},
+        )
+        if len(members) < len(filed_for):
+            new_items = [item for p in members for item in p.items]
+            cell_rows = item_cells(new_items, agreement, self.writer.pieces)
+            queries = query_keys(cell_rows, new_items)
         stored = self.writer.load_items(conn, {pk: r.version for pk, r in rows.items()})
-        return _Pass(int(since), agreement, members, cell_rows, queries, rows, dict(stored), [])
+        found = _Pass(int(since), agreement, members, cell_rows, queries, rows, dict(stored), [])
+        found.replaced = replaced
+        found.old_cells = sorted({cell for cells_ in old_cells.values() for cell in cells_})
+        return found
 
     def detect(self, found: _Pass) -> None:
         """The conflicts of a pass read by `read`: the engine on the candidates it read (in
@@ -290,6 +347,7 @@ class Groups:
         db = self.writer.db
         cell_rows = found.cell_rows
         locked = list(zip(cell_rows.grid.tolist(), cell_rows.key.tolist(), strict=True))
+        locked += found.old_cells
         # PostgreSQL: the log since the pass is read in the round trip that takes the locks.
         since: list[Any] = []
         stored: _Stored | None = None
@@ -303,6 +361,7 @@ class Groups:
         try:
             with db.writing(
                 cells=locked,
+                rows=[pk for pk, _ in found.replaced.values()],
                 then=lambda raw: since.append(raw.execute(_LOG_SINCE, _log_since(found))),
                 committed=committed,
             ) as conn:
@@ -314,13 +373,12 @@ class Groups:
             raise
         if stored is None:
             return
-        members, pks = stored.members, stored.pks
         if self.process is not None:
-            new = iter(pks)
+            keys = iter(zip(stored.pks, stored.versions, strict=True))
             self.process.committed(
-                [(p.number, k, next(new)) for p in members for k in range(len(p.items))]
+                [(p.number, k, *next(keys)) for p in stored.members for k in range(len(p.items))]
             )
-        self._answer(members, pks, stored.views)
+        self._answer(stored)
 
     def _store(
         self, conn: Connection, found: _Pass, group: list[_Pending], since: Sequence[Any] | None
@@ -347,26 +405,38 @@ class Groups:
             agreement,
         )
         versions = {pk: int(found.rows[pk].version) for pk, _ in known.values()}
-        # The parties met, known before the pipeline (where nothing may be read but
-        # through the driver).
+        # Read before the pipeline (where nothing may be read but through the driver): the
+        # open conflicts of the items replaced, and the parties met.
+        replaced_pks = sorted(pk for pk, _ in found.replaced.values())
+        existing = writer._open_conflicts(conn, replaced_pks) if replaced_pks else []
         writer._party_ids(conn, {ref.party for ref in met})
-        pks, values = self._store_items(conn, members)
+        pks, item_versions_, values = self._store_items(conn, members, found.replaced)
         with db.pipeline(conn):
-            self._store_versions(conn, pks, values)
+            self._store_versions(conn, pks, item_versions_, values)
+            if replaced_pks:
+                conn.execute(delete(cells).where(cells.c.item_pk.in_(replaced_pks)))
             writer._insert_cells(conn, cell_rows, np.asarray(pks, np.int64))
-            entries, views = self._store_conflicts(
-                conn, members, pks, known, versions, attributed, agreement
+            entries, views, resolved = self._store_conflicts(
+                conn,
+                members,
+                list(zip(pks, item_versions_, strict=True)),
+                known,
+                versions,
+                attributed,
+                existing,
+                agreement,
             )
             seqs = append(db, conn, members[0].now, entries)
-        return _Stored(members, pks, cell_rows, entries, seqs, views)
+        return _Stored(members, pks, item_versions_, cell_rows, entries, seqs, views, resolved)
 
     def _remember(self, stored: _Stored) -> None:
         """Keep what a committed group wrote, for the catch-up of the groups after it."""
         rows = []
-        new = iter(stored.pks)
+        keys = iter(zip(stored.pks, stored.versions, strict=True))
         for p in stored.members:
             for change, item in zip(p.changes, p.items, strict=True):
-                row = Candidate(next(new), 1, p.party.id, "active", item.start, item.end)
+                pk, version = next(keys)
+                row = Candidate(pk, version, p.party.id, "active", item.start, item.end)
                 rows.append((row, change.item_id))
         written = [
             seq
@@ -405,9 +475,20 @@ class Groups:
             ):
                 return False
         if filed is None:
-            now = self._rows(conn, () if only_new else found.rows.keys(), written)
+            replaced = [pk for pk, _ in found.replaced.values()]
+            now = self._rows(conn, () if only_new else [*found.rows, *replaced], written)
+            if any(now[pk].version != version for pk, version in found.replaced.values()):
+                return False  # an item replaced was withdrawn meanwhile: again, locked
         gone = set()
-        if not only_new:
+        if filed is not None:
+            # Only the groups' writes since, all kept here: a candidate replaced by one of
+            # them is gone (its new version comes back as fresh if under the group's cells).
+            gone = {
+                pk
+                for pk, row in found.rows.items()
+                if (current := now.get(pk)) is not None and current.version != row.version
+            }
+        elif not only_new:
             gone = {
                 pk
                 for pk, row in found.rows.items()
@@ -544,36 +625,39 @@ class Groups:
         return _near(self.writer.filed_under(conn, queries), members, agreement)
 
     @staticmethod
-    def _members(conn: Connection, group: list[_Pending]) -> list[_Pending]:
-        """The requests written in the group: none of their ids stored or given before."""
+    def _stored_rows(conn: Connection, group: list[_Pending]) -> StoredRows:
+        """The stored rows of the ids the group's requests give."""
         from .plans import _chunks
 
         asked = {(pending.party.id, c.item_id) for pending in group for c in pending.changes}
-        taken: set[tuple[int, str]] = set()
+        found: StoredRows = {}
         # One lookup for every party (the index walks each party's ids); pairs asked are kept.
         parties = sorted({party_id for party_id, _ in asked})
         for chunk in _chunks(sorted({item_id for _, item_id in asked})):
-            query = select(items.c.party_id, items.c.item_id).where(
-                items.c.party_id.in_(parties), items.c.item_id.in_(chunk)
-            )
-            taken.update(
-                key for key in ((int(p), i) for p, i in conn.execute(query)) if key in asked
-            )
-        return _untaken(group, taken)
+            query = select(
+                items.c.party_id, items.c.item_id, items.c.pk, items.c.version, items.c.status
+            ).where(items.c.party_id.in_(parties), items.c.item_id.in_(chunk))
+            for party_id, item_id, pk, version, status in conn.execute(query):
+                found[(int(party_id), item_id)] = (int(pk), int(version), status)
+        return found
 
     @staticmethod
     def _store_items(
-        conn: Connection, members: list[_Pending]
-    ) -> tuple[list[int], list[dict[str, Any]]]:
-        """Insert the group's items; their pks and rows."""
+        conn: Connection, members: list[_Pending], replaced: Replaced
+    ) -> tuple[list[int], list[int], list[dict[str, Any]]]:
+        """Insert the group's new items and the new versions of those it replaces; the keys
+        and versions of all, in order, and their rows."""
         values = []
+        keys: list[tuple[int, int] | None] = []
         for p in members:
             for change, item in zip(p.changes, p.items, strict=True):
+                old = replaced.get((p.party.id, change.item_id))
+                keys.append(None if old is None else (old[0], old[1] + 1))
                 values.append(
                     {
                         "party_id": p.party.id,
                         "item_id": change.item_id,
-                        "version": 1,
+                        "version": 1 if old is None else old[1] + 1,
                         "kind": item.kind.value,
                         "status": "active",
                         "start_s": item.start,
@@ -582,27 +666,47 @@ class Groups:
                         "written_at": p.now,
                     }
                 )
-        pks = [
-            int(pk)
-            for pk in conn.execute(
-                insert(items).returning(items.c.pk, sort_by_parameter_order=True), values
-            ).scalars()
+        new = [v for v, key in zip(values, keys, strict=True) if key is None]
+        new_pks = iter(
+            [
+                int(pk)
+                for pk in conn.execute(
+                    insert(items).returning(items.c.pk, sort_by_parameter_order=True), new
+                ).scalars()
+            ]
+            if new
+            else []
+        )
+        changed = [
+            {"b_pk": key[0], **{f"b_{name}": v[name] for name in _REPLACED_COLUMNS}}
+            for v, key in zip(values, keys, strict=True)
+            if key is not None
         ]
-        return pks, values
+        if changed:
+            conn.execute(
+                update(items)
+                .where(items.c.pk == bindparam("b_pk"))
+                .values({name: bindparam(f"b_{name}") for name in _REPLACED_COLUMNS}),
+                changed,
+            )
+        pks = [next(new_pks) if key is None else key[0] for key in keys]
+        return pks, [1 if key is None else key[1] for key in keys], values
 
     @staticmethod
-    def _store_versions(conn: Connection, pks: list[int], values: list[dict[str, Any]]) -> None:
-        """The first version of each new item, in its history."""
+    def _store_versions(
+        conn: Connection, pks: list[int], versions: list[int], values: list[dict[str, Any]]
+    ) -> None:
+        """Each item's version written, in its history."""
         conn.execute(
             insert(item_versions),
             [
                 {
                     "item_pk": pk,
-                    "version": 1,
+                    "version": version,
                     "feature": v["feature"],
                     "written_at": v["written_at"],
                 }
-                for pk, v in zip(pks, values, strict=True)
+                for pk, version, v in zip(pks, versions, values, strict=True)
             ],
         )
 
@@ -610,29 +714,51 @@ class Groups:
         self,
         conn: Connection,
         members: list[_Pending],
-        pks: list[int],
+        keys: list[tuple[int, int]],
         known: dict[ItemRef, tuple[int, Item]],
         versions: dict[int, int],
         found: list[list[Conflict]],
+        existing: list[Any],
         agreement: Agreement,
-    ) -> tuple[list[Entry], list[list[dict[str, Any]]]]:
-        """Each request's items and raised conflicts, stored and logged as a write of its own;
-        `known` holds the stored items met, by reference, and `versions` their versions."""
-        from .plans import _Diff, _Touched
+    ) -> tuple[list[Entry], list[list[dict[str, Any]]], list[list[str]]]:
+        """Each request's items and conflicts, stored and logged as a write of its own:
+        those raised, and the open conflicts (`existing`) of the items it replaces kept or
+        resolved. `known` holds the stored items met, by reference, and `versions` their
+        versions. Returns the log entries, and each request's views and conflicts resolved."""
+        from .plans import _diff, _Touched
 
         writer = self.writer
         entries: list[Entry] = []
         views: list[list[dict[str, Any]]] = []
+        resolved: list[list[str]] = []
+        done: set[str] = set()
         first = 0
         for pending, conflicts in zip(members, found, strict=True):
-            own_pks = pks[first : first + len(pending.items)]
+            own_keys = keys[first : first + len(pending.items)]
             first += len(pending.items)
             touched = [
-                _Touched(change, item, pk, 1, "active")
-                for change, item, pk in zip(pending.changes, pending.items, own_pks, strict=True)
+                _Touched(change, item, pk, version, "active")
+                for change, item, (pk, version) in zip(
+                    pending.changes, pending.items, own_keys, strict=True
+                )
             ]
             mine = writer._item_entries(pending.party, touched)
-            diff = _Diff(raised=group_pairs(conflicts))
+            replaced = {pk for (pk, version) in own_keys if version > 1}
+            # The open conflicts of the items this request replaces, but those an earlier
+            # request resolved (replacing the other item). None was raised or kept by an
+            # earlier request: no earlier request may meet an item replaced in the group.
+            theirs = [
+                r
+                for r in existing
+                if (r.a_pk in replaced or r.b_pk in replaced) and r.id not in done
+            ]
+            pk_of = {ref: pk for ref, (pk, _) in known.items()}
+            pk_of.update(
+                (item.ref, pk) for item, (pk, _) in zip(pending.items, own_keys, strict=True)
+            )
+            diff = _diff(theirs, group_pairs(conflicts), pk_of)
+            resolved.append([row.id for row in diff.resolved])
+            done.update(resolved[-1])
             named = {ref for c in conflicts for ref in (c.a, c.b) if ref in known}
             views.append(
                 writer._store_conflicts(
@@ -654,39 +780,110 @@ class Groups:
                 if t.pk is not None and t.item is not None:
                     known[t.item.ref] = (t.pk, t.item)
                     versions[t.pk] = t.version
-        return entries, views
+        return entries, views, resolved
 
-    def _answer(
-        self, members: list[_Pending], pks: list[int], views: list[list[dict[str, Any]]]
-    ) -> None:
+    def _answer(self, stored: _Stored) -> None:
         from .plans import WriteResult
 
-        first = 0
-        for pending, conflict_views in zip(members, views, strict=True):
-            own_pks = pks[first : first + len(pending.items)]
-            first += len(pending.items)
-            for pk, item in zip(own_pks, pending.items, strict=True):
-                self.writer.cache.put((pk, 1), item)
-            pending.result = WriteResult(
-                items=[
-                    {"id": c.item_id, "version": 1, "status": "active"} for c in pending.changes
-                ],
-                conflicts=conflict_views,
-                resolved=[],
-            )
+        keys = iter(zip(stored.pks, stored.versions, strict=True))
+        for pending, conflict_views, resolved in zip(
+            stored.members, stored.views, stored.resolved, strict=True
+        ):
+            written = []
+            for change, item in zip(pending.changes, pending.items, strict=True):
+                pk, version = next(keys)
+                self.writer.cache.put((pk, version), item)
+                written.append({"id": change.item_id, "version": version, "status": "active"})
+            pending.result = WriteResult(items=written, conflicts=conflict_views, resolved=resolved)
 
 
-def _untaken(group: list[_Pending], taken: set[tuple[int, str]]) -> list[_Pending]:
-    """The requests of `group` none of whose `(party, id)` is `taken` or given before."""
-    taken = set(taken)
-    members = []
+def _admitted(group: list[_Pending], stored: StoredRows) -> tuple[list[_Pending], Replaced]:
+    """The requests of `group` that can be written in it, and the stored items they replace:
+    each new id not stored, each replaced item active at the version named, and no id given
+    by an earlier request. (The others are written alone, and meet their errors there.)"""
+    given: set[tuple[int, str]] = set()
+    members: list[_Pending] = []
+    replaced: Replaced = {}
     for pending in group:
         keys = [(pending.party.id, c.item_id) for c in pending.changes]
-        if not taken.isdisjoint(keys):
+        if not given.isdisjoint(keys):
             continue
-        taken.update(keys)
-        members.append(pending)
-    return members
+        given.update(keys)
+        mine: Replaced = {}
+        for key, change in zip(keys, pending.changes, strict=True):
+            row = stored.get(key)
+            if row is None and change.if_match is None:
+                continue
+            if row is None or row[2] != "active" or row[1] != change.if_match:
+                break
+            mine[key] = (row[0], row[1])
+        else:
+            members.append(pending)
+            replaced.update(mine)
+    return members, replaced
+
+
+def _unmet_replacements(
+    members: list[_Pending],
+    replaced: Replaced,
+    rows: dict[int, Any],
+    agreement: Agreement,
+    queried: tuple[list[_Pending], CellKeys],
+    cells_of: Callable[[list[int]], dict[int, set[tuple[int, int]]]],
+) -> tuple[list[_Pending], Replaced, dict[int, Any]]:
+    """The members whose replaced items no earlier member meets as a candidate, the items
+    they replace, and the candidates' `rows` without those items.
+
+    A version replaced is gone for the requests after its replacement, and still there for
+    those before: a replaced item that is a candidate of an earlier member (filed under one of
+    its query keys, passing its filter) could be met by it, so its request is left to be
+    written alone. The others' replaced items are no one's candidates. `queried`: requests
+    (the members among them) and their query keys; `cells_of`: the cells items are filed
+    under, by key (read only for a replaced item among the candidates)."""
+    pk_of = {key: pk for key, (pk, _) in replaced.items()}
+    asked, queries = queried
+    position = {id(p): k for k, p in enumerate(asked)}
+    owner = np.repeat(np.arange(len(asked)), [len(p.items) for p in asked])[queries.item]
+    earlier: list[tuple[_Pending, float, float]] = []
+    kept: list[_Pending] = []
+    for pending in members:
+        party_id = pending.party.id
+        own = [pk_of[key] for c in pending.changes if (key := (party_id, c.item_id)) in pk_of]
+        meeting = {
+            pk: [
+                other
+                for other, after, hi in earlier
+                if _passes(rows[pk], other.party.id, after, hi, agreement)
+            ]
+            for pk in own
+            if pk in rows
+        }
+        meeting = {pk: others for pk, others in meeting.items() if others}
+        if meeting:
+            filed = cells_of(sorted(meeting))
+            met = False
+            for pk, others in meeting.items():
+                for other in others:
+                    mine = owner == position[id(other)]
+                    keys = zip(queries.grid[mine].tolist(), queries.key[mine].tolist(), strict=True)
+                    if not filed.get(pk, set()).isdisjoint(keys):
+                        met = True
+            if met:
+                continue
+        kept.append(pending)
+        earlier.append((pending, *_party_windows([pending], agreement)[party_id]))
+    if len(kept) < len(members):
+        keep = {(p.party.id, c.item_id) for p in kept for c in p.changes}
+        replaced = {key: value for key, value in replaced.items() if key in keep}
+    gone = {pk for pk, _ in replaced.values()}
+    return kept, replaced, {pk: row for pk, row in rows.items() if pk not in gone}
+
+
+def _cells_by_item(pk: IntArray, grid: IntArray, key: IntArray) -> dict[int, set[tuple[int, int]]]:
+    out: dict[int, set[tuple[int, int]]] = {}
+    for p, g, k in zip(pk.tolist(), grid.tolist(), key.tolist(), strict=True):
+        out.setdefault(p, set()).add((g, k))
+    return out
 
 
 def _near(rows: dict[int, Any], members: list[_Pending], agreement: Agreement) -> dict[int, Any]:
@@ -724,8 +921,13 @@ _HEAD = (
 )
 # Of the ids asked by these parties, those stored (the pairs asked are kept by the caller).
 _STORED_IDS = (
-    "SELECT party_id, item_id FROM items"
+    "SELECT party_id, item_id, pk, version, status FROM items"
     " WHERE party_id = ANY(CAST(%s AS bigint[])) AND item_id = ANY(CAST(%s AS text[]))"
+)
+# The cells those items are filed under.
+_STORED_CELLS = (
+    "SELECT c.item_pk, c.grid, c.key FROM items i JOIN cells c ON c.item_pk = i.pk"
+    " WHERE i.party_id = ANY(CAST(%s AS bigint[])) AND i.item_id = ANY(CAST(%s AS text[]))"
 )
 
 

@@ -1,4 +1,4 @@
-"""The engine's pass over a group of new plans, in a process of its own.
+"""The engine's pass over a group of plans, in a process of its own.
 
 The server's process answers HTTP, stores and commits; the pass (candidates fetched through the
 cell index, their items, the engine on them and the group's items) is most of a write's
@@ -55,10 +55,11 @@ class Candidate(NamedTuple):
     end_s: float
 
 
-# A request as sent to the process: party, item ids, parsed items, clock, request number.
-_Request = tuple["Party", list[str], list["Item"], float, int]
-# An item of a committed group: request number, position in the request, key (version 1).
-Committed = tuple[int, int, int]
+# A request as sent to the process: party, item ids, the versions they replace (None: a new
+# item), parsed items, clock, request number.
+_Request = tuple["Party", list[str], list[int | None], list["Item"], float, int]
+# An item of a committed group: request number, position in the request, key, version.
+Committed = tuple[int, int, int, int]
 
 
 class PassProcess:
@@ -90,7 +91,15 @@ class PassProcess:
     def prepare(self, group: list[_Pending]) -> _Pass | None:
         """The pass over `group`, its members given back as the requests of `group`."""
         requests: list[_Request] = [
-            (p.party, [c.item_id for c in p.changes], p.items, p.now, p.number) for p in group
+            (
+                p.party,
+                [c.item_id for c in p.changes],
+                [c.if_match for c in p.changes],
+                p.items,
+                p.now,
+                p.number,
+            )
+            for p in group
         ]
         with self._committed_lock:
             committed, self._committed = self._committed, []
@@ -179,17 +188,23 @@ def _prepare(
 
     assert _groups is not None
     cache = _groups.writer.cache
-    for number, k, pk in committed:
+    for number, k, pk, version in committed:
         item = _made.pop((number, k), None)
         if item is not None:
-            cache.put((pk, 1), item)
-    for _party, _ids, items, _now, number in requests:
+            cache.put((pk, version), item)
+    for _party, _ids, _versions, items, _now, number in requests:
         _made.update(((number, k), item) for k, item in enumerate(items))
     while len(_made) > MADE_KEPT:
         del _made[next(iter(_made))]
     group = [
-        _Pending(party, [Change(item_id, None) for item_id in ids], items, now, number=number)
-        for party, ids, items, now, number in requests
+        _Pending(
+            party,
+            [Change(item_id, None, v) for item_id, v in zip(ids, versions, strict=True)],
+            items,
+            now,
+            number=number,
+        )
+        for party, ids, versions, items, now, number in requests
     ]
     with _groups.writer.db.reading() as conn:
         found = _groups.read(conn, group)

@@ -2,9 +2,9 @@
 
 A group's pass reads a snapshot, and its commit catches up with what was written since
 (`Groups.commit`). Most of that is the groups committed meanwhile by this same process: their
-new items, rows and cells are kept here, so that the catch-up need not read them back. Anything
-else in the log since the snapshot (another process's writes, replacements, withdrawals) is not
-here, and the catch-up reads the store instead.
+items' rows (new items and new versions) and cells are kept here, so that the catch-up need not
+read them back. Anything else in the log since the snapshot (another process's writes, single
+writes, withdrawals) is not here, and the catch-up reads the store instead.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ IntArray = NDArray[np.int64]
 
 @dataclass(frozen=True, slots=True)
 class Filed:
-    """New items of committed groups: their rows, ids, and cells (`pk[k]` under
+    """Items written by committed groups: their rows, ids, and cells (`pk[k]` under
     `(grid[k], key[k])`)."""
 
     rows: dict[int, Candidate]
@@ -38,14 +38,14 @@ class Filed:
 
 @dataclass(frozen=True, slots=True)
 class _Commit:
-    rows: list[tuple[Candidate, str]]  # each new item's row and id
+    rows: list[tuple[Candidate, str]]  # each item's row (its version's) and id
     pk: IntArray
     grid: IntArray
     key: IntArray
 
 
 class RecentWrites:
-    """The last group commits of this process, found by the log entries of their new items
+    """The last group commits of this process, found by the log entries of their items
     (`item.written`); at most `size` entries are kept."""
 
     def __init__(self, size: int) -> None:
@@ -61,7 +61,7 @@ class RecentWrites:
         grid: IntArray,
         key: IntArray,
     ) -> None:
-        """A committed group: the log entries `seqs` of its new items `rows` (row, item id),
+        """A committed group: the log entries `seqs` of its items `rows` (row, item id),
         filed under the cells `(pk, grid, key)`. Call only once the transaction is committed."""
         commit = _Commit(rows, pk, grid, key)
         with self._lock:
@@ -76,7 +76,7 @@ class RecentWrites:
             self._commits.clear()
 
     def filed(self, seqs: Sequence[int]) -> Filed | None:
-        """What the entries `seqs` wrote, if every one of them is a new item kept here."""
+        """What the entries `seqs` wrote, if every one of them is an item written kept here."""
         with self._lock:
             found = [self._commits.get(seq) for seq in seqs]
         if not found or any(commit is None for commit in found):
