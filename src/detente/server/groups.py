@@ -410,16 +410,17 @@ class Groups:
         replaced_pks = sorted(pk for pk, _ in found.replaced.values())
         existing = writer._open_conflicts(conn, replaced_pks) if replaced_pks else []
         writer._party_ids(conn, {ref.party for ref in met})
-        pks, item_versions_, values = self._store_items(conn, members, found.replaced)
+        pks, values = self._store_items(conn, members, found.replaced)
+        versions_written = [v["version"] for v in values]
         with db.pipeline(conn):
-            self._store_versions(conn, pks, item_versions_, values)
+            self._store_versions(conn, pks, values)
             if replaced_pks:
                 conn.execute(delete(cells).where(cells.c.item_pk.in_(replaced_pks)))
             writer._insert_cells(conn, cell_rows, np.asarray(pks, np.int64))
             entries, views, resolved = self._store_conflicts(
                 conn,
                 members,
-                list(zip(pks, item_versions_, strict=True)),
+                list(zip(pks, versions_written, strict=True)),
                 known,
                 versions,
                 attributed,
@@ -427,7 +428,7 @@ class Groups:
                 agreement,
             )
             seqs = append(db, conn, members[0].now, entries)
-        return _Stored(members, pks, item_versions_, cell_rows, entries, seqs, views, resolved)
+        return _Stored(members, pks, versions_written, cell_rows, entries, seqs, views, resolved)
 
     def _remember(self, stored: _Stored) -> None:
         """Keep what a committed group wrote, for the catch-up of the groups after it."""
@@ -478,7 +479,7 @@ class Groups:
             replaced = [pk for pk, _ in found.replaced.values()]
             now = self._rows(conn, () if only_new else [*found.rows, *replaced], written)
             if any(now[pk].version != version for pk, version in found.replaced.values()):
-                return False  # an item replaced was withdrawn meanwhile: again, locked
+                return False  # an item replaced was written again meanwhile: again, locked
         gone = set()
         if filed is not None:
             # Only the groups' writes since, all kept here: a candidate replaced by one of
@@ -644,15 +645,15 @@ class Groups:
     @staticmethod
     def _store_items(
         conn: Connection, members: list[_Pending], replaced: Replaced
-    ) -> tuple[list[int], list[int], list[dict[str, Any]]]:
+    ) -> tuple[list[int], list[dict[str, Any]]]:
         """Insert the group's new items and the new versions of those it replaces; the keys
-        and versions of all, in order, and their rows."""
+        of all, in order, and their rows."""
         values = []
-        keys: list[tuple[int, int] | None] = []
+        keys: list[int | None] = []
         for p in members:
             for change, item in zip(p.changes, p.items, strict=True):
                 old = replaced.get((p.party.id, change.item_id))
-                keys.append(None if old is None else (old[0], old[1] + 1))
+                keys.append(None if old is None else old[0])
                 values.append(
                     {
                         "party_id": p.party.id,
@@ -678,7 +679,7 @@ class Groups:
             else []
         )
         changed = [
-            {"b_pk": key[0], **{f"b_{name}": v[name] for name in _REPLACED_COLUMNS}}
+            {"b_pk": key, **{f"b_{name}": v[name] for name in _REPLACED_COLUMNS}}
             for v, key in zip(values, keys, strict=True)
             if key is not None
         ]
@@ -689,24 +690,21 @@ class Groups:
                 .values({name: bindparam(f"b_{name}") for name in _REPLACED_COLUMNS}),
                 changed,
             )
-        pks = [next(new_pks) if key is None else key[0] for key in keys]
-        return pks, [1 if key is None else key[1] for key in keys], values
+        return [next(new_pks) if key is None else key for key in keys], values
 
     @staticmethod
-    def _store_versions(
-        conn: Connection, pks: list[int], versions: list[int], values: list[dict[str, Any]]
-    ) -> None:
+    def _store_versions(conn: Connection, pks: list[int], values: list[dict[str, Any]]) -> None:
         """Each item's version written, in its history."""
         conn.execute(
             insert(item_versions),
             [
                 {
                     "item_pk": pk,
-                    "version": version,
+                    "version": v["version"],
                     "feature": v["feature"],
                     "written_at": v["written_at"],
                 }
-                for pk, version, v in zip(pks, versions, values, strict=True)
+                for pk, v in zip(pks, values, strict=True)
             ],
         )
 
