@@ -15,9 +15,9 @@ dropped at the end), with four parties made by `detente party add`:
    `--plans revise` each flight replaces one of the party's stored flights (its id, and the
    version it replaces), so the store holds as many active flights as the preload for as long
    as the load runs. Latency is also given 30 s window by window, with the flights active by
-   then. The requests go out over keep-alive connections
-   from a small HTTP/1.1 client on asyncio streams (cheaper than a general-purpose client: the
-   load generator shares the cores with the server);
+   then, and second by second (the slowest request due in each second). The requests go out
+   over keep-alive connections from a small HTTP/1.1 client on asyncio streams (cheaper than a
+   general-purpose client: the load generator shares the cores with the server);
 4. **notices**: party `blue` holds an event stream (SSE) open; `red` files a copy of one of
    blue's stored flights (a sure clash), and the time from sending it to blue receiving the
    `conflict.raised` event about that flight is measured, one probe at a time;
@@ -29,8 +29,9 @@ dropped at the end), with four parties made by `detente party add`:
         --load 1x300 --load 10x30 --duration 60 --notices 200 --json server-sqlite.json
 
 With `--reuse DIR` the preloaded store is kept in DIR (a SQLite file, or a PostgreSQL database
-used as a template) and later runs of the same backend, size and seed start from a copy of it;
-the server is restarted after a preload either way. The server's CPU time counts its child
+used as a template) and later runs of the same backend, size and seed start from a copy of it,
+on disk before the server starts (a store at rest); the server is restarted after a preload
+either way. The server's CPU time counts its child
 processes.
 """
 
@@ -170,6 +171,13 @@ class SavedStore:
     def restore(self, target: str) -> None:
         if self.backend == "sqlite":
             shutil.copyfile(self.folder / f"{self.name}.db", target)
+            # On disk before the server starts, as a store at rest: the copy's dirty pages
+            # were otherwise written back during the load, in the commits' syncs.
+            fd = os.open(target, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
 
     def save(self, db: str, keys: dict[str, str]) -> None:
         """Keep `db` (its server stopped) and its parties' keys."""
@@ -206,6 +214,11 @@ def fresh_store(
     name = f"detente_load_{uuid.uuid4().hex[:8]}"
     template = f' TEMPLATE "{saved.name}"' if keys and saved is not None else ""
     with psycopg.connect(f"{pg_admin}/postgres", autocommit=True) as admin:
+        if template and admin.info.server_version >= 150000:
+            # The files copied and synced (with checkpoints), as a store at rest: by default
+            # PostgreSQL 15 copies a database through its WAL, whose pages the server then
+            # writes out in the checkpoints during the load.
+            template += " STRATEGY FILE_COPY"
         admin.execute(f'CREATE DATABASE "{name}"{template}')
     try:
         yield f"{pg_admin}/{name}", keys
@@ -347,6 +360,11 @@ class LoadResult:
             "latency_ms": percentiles(self.latencies),
             "worst_seconds": worst_seconds(self.due_s, self.latencies),
             "timeline": timeline(self.due_s, self.latencies),
+            # Second by second (when due): [second, requests, max ms].
+            "by_second": [
+                [int(w["from_s"]), int(w["requests"]), round(w["max_ms"], 1)]
+                for w in timeline(self.due_s, self.latencies, 1.0)
+            ],
             "conflicts": self.conflicts,
             "server_cpu_ms_per_request": 1000 * self.server_cpu_s / max(self.ok, 1),
             "client_cpu_ms_per_request": 1000 * self.client_cpu_s / max(self.ok, 1),

@@ -8,6 +8,7 @@ forced by making writers wait for each other at the point where it would happen.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -25,7 +26,7 @@ from detente.server.schema import conflicts, feed, item_versions, items
 from detente.server.store import Store
 
 from .conftest import DAY, Live
-from .plans import area, flight, plan
+from .plans import area, distant_flight, flight, plan
 
 T = TypeVar("T")
 
@@ -524,3 +525,50 @@ def test_the_sweeper_never_expires_a_version_written_meanwhile(
     assert (record["version"], record["status"]) == (2, "active")
     kinds = [kind for _, kind, _ in store.events_after(blue, 0)]
     assert kinds == ["item.written", "item.written"]
+
+
+def test_writes_waiting_for_their_group_hold_no_thread_other_calls_need(
+    live: Live, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """While a group's commit is held, more writes than the shared pool's 40 threads wait for
+    the next group at once, and other calls are still answered meanwhile."""
+    groups = live.store.writer.groups
+    commit, write = groups.commit, groups.write
+    committing, release = Event(), Event()
+    waiting: list[str] = []
+
+    def held_commit(found: Any, group: Any) -> None:
+        if any(c.item_id == "held" for p in group for c in p.changes):
+            committing.set()
+            assert release.wait(60)
+        commit(found, group)
+
+    def counted_write(party: Any, changes: Any, items_: Any, now: float) -> Any:
+        waiting.append(changes[0].item_id)
+        return write(party, changes, items_, now)
+
+    monkeypatch.setattr(groups, "commit", held_commit)
+    monkeypatch.setattr(groups, "write", counted_write)
+    many = 60
+
+    def put(item_id: str) -> int:
+        with live.client("blue") as client:
+            feature = flight(item_id) if item_id == "held" else distant_flight(item_id)
+            return client.put(f"/v1/items/{item_id}", json=feature).status_code
+
+    with ThreadPoolExecutor(many + 1) as pool:
+        held = pool.submit(put, "held")
+        assert committing.wait(30)
+        others = [pool.submit(put, f"w-{k}") for k in range(many)]
+        deadline = time.monotonic() + 20
+        while len(waiting) < many + 1 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        try:
+            assert len(waiting) == many + 1
+            with live.client("red") as client:
+                assert client.get("/v1/me").json() == {"party": "red"}
+                assert client.get("/v1/items").status_code == 200
+        finally:
+            release.set()
+        assert held.result(60) == 201
+        assert [f.result(60) for f in others] == [201] * many

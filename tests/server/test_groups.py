@@ -150,6 +150,40 @@ def test_replacements_committed_meanwhile_are_caught_up_from_memory(
     assert _open_by_other(store, blue) == ["r-comes", "r-stays"]
 
 
+@pytest.mark.parametrize("meanwhile", ["withdrawal", "new item"])
+def test_a_replacement_caught_up_from_the_store_never_meets_the_version_it_replaces(
+    store: Store, parties: tuple[Party, Party], meanwhile: str
+) -> None:
+    """Writes this process does not keep (a withdrawal; another process's new item) are read
+    back at the catch-up. The item a group replaces, under the cells of another party's
+    request of the group, is still no candidate there: its new version is stored, with the
+    conflicts of the pass."""
+    blue, red = parties
+    _write(store, blue, flight("b-1"))
+    _write(store, red, crossing_flight("r-1"), crossing_flight("r-gone"))
+    groups = store.writer.groups
+    group = [
+        _pending(store, blue, flight("b-1", callsign="MOVED"), if_match=1),
+        _pending(store, red, crossing_flight("r-x")),
+    ]
+    with store.db.reading() as conn:
+        found = groups.prepare(conn, group)
+    assert found is not None and len(found.conflicts) == 3
+    if meanwhile == "withdrawal":
+        store.write(red, [Change("r-gone", None, 1)], source="t")
+    else:
+        # A new item written by a group this process no longer keeps (as by another process).
+        _write(store, red, distant_flight("r-new"))
+        groups.recent.clear()
+    groups.commit(found, group)
+    replaced, new = (p.result for p in group)
+    assert replaced is not None and new is not None
+    assert replaced.items == [{"id": "b-1", "version": 2, "status": "active"}]
+    assert len(new.conflicts) == 1
+    expected = ["r-1", "r-x"] if meanwhile == "withdrawal" else ["r-1", "r-gone", "r-x"]
+    assert _open_by_other(store, blue) == expected
+
+
 def _deconflicted(store: Store, results: list[Any]) -> tuple[Any, ...]:
     """What a series of writes told and left: each answer's items, notices (own id, other
     party) and number of conflicts resolved; each party's open notices and events."""
@@ -302,6 +336,68 @@ def test_the_next_group_is_read_while_the_one_before_commits(
     assert sorted(len(a.conflicts) for a in answers.values()) == [0, 1]
     assert _open_pairs(store, blue) == {("b-1", "red")}
     assert _open_pairs(store, red) == {("r-1", "blue")}
+
+
+def test_a_group_made_waits_for_its_turn_and_the_requests_meanwhile_form_one_group(
+    store: Store, parties: tuple[Party, Party], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """While a group commits, the next one's pass is made, and then it waits for its turn:
+    no third group is taken meanwhile, so the requests that came form one group after it
+    (rather than many small groups, each stale by all the commits queued before it)."""
+    blue, red = parties
+    groups = store.writer.groups
+    commit, read = groups.commit, groups.read
+    committing, release = threading.Event(), threading.Event()
+    read_ids: list[set[str]] = []
+
+    def held_commit(found, group):
+        if any(c.item_id == "b-1" for p in group for c in p.changes):
+            committing.set()
+            assert release.wait(30)
+        return commit(found, group)
+
+    def recorded_read(conn, group):
+        read_ids.append({c.item_id for p in group for c in p.changes})
+        return read(conn, group)
+
+    monkeypatch.setattr(groups, "commit", held_commit)
+    monkeypatch.setattr(groups, "read", recorded_read)
+    answers: dict[str, Any] = {}
+
+    def submit(party: Party, feature: dict[str, Any]) -> threading.Thread:
+        def run() -> None:
+            answers[feature["id"]] = _write(store, party, feature)
+
+        thread = threading.Thread(target=run)
+        thread.start()
+        return thread
+
+    threads = [submit(blue, flight("b-1"))]
+    assert committing.wait(30)
+    threads.append(submit(red, crossing_flight("r-1")))
+    deadline = time.monotonic() + 5
+    while {"r-1"} not in read_ids and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert {"r-1"} in read_ids
+    threads += [submit(blue, distant_flight("b-2")), submit(red, distant_flight("r-2"))]
+    deadline = time.monotonic() + 5
+    while len(groups._queue) < 2 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    time.sleep(0.2)
+    # The group of r-1 waits for its turn; b-2 and r-2 wait for a leader, unread.
+    assert read_ids == [{"b-1"}, {"r-1"}]
+    release.set()
+    for thread in threads:
+        thread.join(30)
+    assert read_ids == [{"b-1"}, {"r-1"}, {"b-2", "r-2"}]
+    # b-2 and r-2 (the same distant route) clash: the later request of their group is told.
+    assert {key: len(a.conflicts) for key, a in answers.items()} == {
+        "b-1": 0,
+        "r-1": 1,
+        "b-2": 0,
+        "r-2": 1,
+    }
+    assert _open_pairs(store, blue) == {("b-1", "red"), ("b-2", "red")}
 
 
 def test_recent_writes_know_only_whole_commits() -> None:

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import functools
 import math
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
 import orjson
+from anyio import CapacityLimiter, to_thread
 from fastapi import APIRouter, Depends, FastAPI, Header, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response, StreamingResponse
@@ -24,10 +26,11 @@ from detente.interop.agreement import parse_agreement
 from detente.interop.track_records import track_from_record, track_record
 from detente.model import TrackReport
 
+from .groups import MAX_GROUP_REQUESTS
 from .hotline import NewMessage
 from .live import LiveTracks
 from .parties import Party
-from .plans import Change
+from .plans import Change, WriteResult
 from .problems import (
     BadRequest,
     Forbidden,
@@ -47,6 +50,11 @@ MAX_BODY_BYTES = 32 * 1024 * 1024
 MAX_TRACKS = 10_000
 #: The largest page of a listing.
 MAX_PAGE = 10_000
+#: Threads that plan writes run in, apart from the pool every other call shares (40): a write
+#: waits in its thread for its group to commit, and a pool of 40 at 300 writes a second let
+#: no more than 40 be under way, so groups stayed small once a pause had filled it. Room for
+#: two full groups: one being made while the one before commits.
+WRITE_THREADS = 2 * MAX_GROUP_REQUESTS
 _PROBLEM = "application/problem+json"
 _HEARTBEAT_S = 15.0
 _POLL_S = 1.0
@@ -227,6 +235,12 @@ Caller = Annotated[Party, Depends(current_party)]
 def add_routes(app: FastAPI, store: Store, live: LiveTracks) -> None:
     """The party and admin routes of `store` and `live` under `/v1`."""
     app.state.store = store
+    writers = CapacityLimiter(WRITE_THREADS)
+
+    async def written(caller: Party, changes: list[Change], source: str) -> WriteResult:
+        """`store.write` in one of the writes' threads."""
+        write = functools.partial(store.write, caller, changes, source=source)
+        return await to_thread.run_sync(write, limiter=writers)
 
     v1 = APIRouter(prefix="/v1")
 
@@ -255,7 +269,7 @@ def add_routes(app: FastAPI, store: Store, live: LiveTracks) -> None:
         if not isinstance(feature, dict):
             raise Invalid("the body must be a GeoJSON Feature object")
         change = Change(item_id, feature, _version(if_match))
-        result = await run_in_threadpool(store.write, caller, [change], source="body")
+        result = await written(caller, [change], "body")
         record = result.items[0]
         body = {"item": record, "conflicts": result.conflicts, "resolved": result.resolved}
         status = 201 if record["version"] == 1 else 200
@@ -301,9 +315,13 @@ def add_routes(app: FastAPI, store: Store, live: LiveTracks) -> None:
     async def post_plan(request: Request, caller: Caller, dry_run: bool = False) -> dict[str, Any]:
         document = await _json_body(request)
         changes = _plan_changes(document)
-        result = await run_in_threadpool(
-            store.write, caller, changes, dry_run=dry_run, source="plan"
-        )
+        if dry_run:
+            # A dry run writes nothing and waits for no group: the shared pool.
+            result = await run_in_threadpool(
+                store.write, caller, changes, dry_run=True, source="plan"
+            )
+        else:
+            result = await written(caller, changes, "plan")
         return {
             "dry_run": result.dry_run,
             "items": result.items,

@@ -136,7 +136,12 @@ class _Pass:
 
 class Groups:
     """The queue of groupable requests of one `PlanWriter`: up to `leaders` groups have their
-    pass made at once; a group whose pass is made commits (under the store's write lock)."""
+    pass made at once; a group whose pass is made commits (under the store's write lock).
+
+    One group commits at a time, and the next group's pass is made while it does: the next
+    group is taken only once this one's turn to commit has come. A group never waits behind
+    groups already made (stale by all their writes), and while commits are the slower step
+    the groups grow instead of queueing."""
 
     def __init__(self, writer: PlanWriter, leaders: int = 1) -> None:
         self.writer = writer
@@ -150,6 +155,8 @@ class Groups:
         self._lock = threading.Lock()
         self._queue: list[_Pending] = []
         self._leading = 0
+        #: Held by the group committing.
+        self._turn = threading.Lock()
 
     def write(
         self, party: Party, changes: Sequence[Change], items_: Sequence[Item], now: float
@@ -180,24 +187,32 @@ class Groups:
                     group.append(pending)
                     count += len(pending.items)
         # The engine's pass runs on a snapshot, outside the write lock (in the pass process
-        # when there is one). Once it is made, the next group is taken and its pass made while
-        # this one commits; under the lock only what was written since is checked.
+        # when there is one). Once this group's turn to commit comes, the next group is taken
+        # and its pass made while this one commits; under the lock only what was written
+        # since is checked.
         found: _Pass | None = None
-        failed = False
+        failed: Exception | None = None
         try:
             found = self._prepare_outside(group)
-        except Exception:
-            failed = True
-        finally:
-            self._hand_over()
+        except Exception as error:
+            failed = error
         try:
-            if found is not None:
-                self.commit(found, group)
-        except Exception:
-            failed = True
+            if found is None:
+                self._hand_over()
+            else:
+                with self._turn:
+                    self._hand_over()
+                    self.commit(found, group)
+        except Exception as error:
+            failed = error
         finally:
-            if failed:
+            if failed is not None:
                 # Each request is written again on its own, and meets its own error there.
+                logger.warning(
+                    "a group of %d requests was not written; each is written alone",
+                    len(group),
+                    exc_info=failed,
+                )
                 for pending in group:
                     pending.result = None
             for pending in group[1:]:
@@ -475,10 +490,14 @@ class Groups:
                 c.item_id for c in pending.changes
             ):
                 return False
+        replacing = {pk for pk, _ in found.replaced.values()}
         if filed is None:
-            replaced = [pk for pk, _ in found.replaced.values()]
-            now = self._rows(conn, () if only_new else [*found.rows, *replaced], written)
-            if any(now[pk].version != version for pk, version in found.replaced.values()):
+            # (Only new items written since: no stored row changed, none is read back.)
+            now = self._rows(conn, () if only_new else [*found.rows, *replacing], written)
+            if any(
+                (current := now.get(pk)) is not None and current.version != version
+                for pk, version in found.replaced.values()
+            ):
                 return False  # an item replaced was written again meanwhile: again, locked
         gone = set()
         if filed is not None:
@@ -497,7 +516,13 @@ class Groups:
                 or current.version != row.version
                 or current.status != "active"
             }
-        changed = {pk: row for pk, row in now.items() if pk not in found.rows or pk in gone}
+        # The items the group replaces are no candidates, as in its pass: their versions read
+        # back here are those the group replaces.
+        changed = {
+            pk: row
+            for pk, row in now.items()
+            if pk not in replacing and (pk not in found.rows or pk in gone)
+        }
         fresh = self._fresh(conn, found, changed, filed)
         if not gone and not fresh:
             return True
