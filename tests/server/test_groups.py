@@ -292,13 +292,11 @@ def test_a_replacement_of_a_stale_version_is_not_grouped(
     assert found is not None and found.members == group[2:]
 
 
-def test_the_next_group_is_read_while_the_one_before_commits(
-    store: Store, parties: tuple[Party, Party], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """A group hands the lead on once its pass is made: the next group's pass is made while
-    the first has not committed, and whichever commits second catches up with the first."""
-    blue, red = parties
-    groups = store.writer.groups
+def _hold_commit_of_b1(
+    groups: Any, monkeypatch: pytest.MonkeyPatch
+) -> tuple[threading.Event, threading.Event, list[set[str]]]:
+    """Hold the commit of the group that files b-1 (`committing` is set once it is held,
+    until `release` is), and record the ids of each group read."""
     commit, read = groups.commit, groups.read
     committing, release = threading.Event(), threading.Event()
     read_ids: list[set[str]] = []
@@ -315,6 +313,17 @@ def test_the_next_group_is_read_while_the_one_before_commits(
 
     monkeypatch.setattr(groups, "commit", held_commit)
     monkeypatch.setattr(groups, "read", recorded_read)
+    return committing, release, read_ids
+
+
+def test_the_next_group_is_read_while_the_one_before_commits(
+    store: Store, parties: tuple[Party, Party], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A group hands the lead on once its pass is made: the next group's pass is made while
+    the first has not committed, and whichever commits second catches up with the first."""
+    blue, red = parties
+    groups = store.writer.groups
+    committing, release, read_ids = _hold_commit_of_b1(groups, monkeypatch)
     answers: dict[str, Any] = {}
 
     def submit(party: Party, feature: dict[str, Any]) -> None:
@@ -346,22 +355,7 @@ def test_a_group_made_waits_for_its_turn_and_the_requests_meanwhile_form_one_gro
     (rather than many small groups, each stale by all the commits queued before it)."""
     blue, red = parties
     groups = store.writer.groups
-    commit, read = groups.commit, groups.read
-    committing, release = threading.Event(), threading.Event()
-    read_ids: list[set[str]] = []
-
-    def held_commit(found, group):
-        if any(c.item_id == "b-1" for p in group for c in p.changes):
-            committing.set()
-            assert release.wait(30)
-        return commit(found, group)
-
-    def recorded_read(conn, group):
-        read_ids.append({c.item_id for p in group for c in p.changes})
-        return read(conn, group)
-
-    monkeypatch.setattr(groups, "commit", held_commit)
-    monkeypatch.setattr(groups, "read", recorded_read)
+    committing, release, read_ids = _hold_commit_of_b1(groups, monkeypatch)
     answers: dict[str, Any] = {}
 
     def submit(party: Party, feature: dict[str, Any]) -> threading.Thread:
