@@ -31,8 +31,7 @@ dropped at the end), with four parties made by `detente party add`:
 With `--reuse DIR` the preloaded store is kept in DIR (a SQLite file, or a PostgreSQL database
 used as a template) and later runs of the same backend, size and seed start from a copy of it,
 on disk before the server starts (a store at rest); the server is restarted after a preload
-either way. The server's CPU time counts its child
-processes.
+either way. The server's CPU time counts its child processes.
 """
 
 from __future__ import annotations
