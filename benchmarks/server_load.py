@@ -85,12 +85,10 @@ def percentiles(values: list[float]) -> dict[str, float]:
     return {"p50": float(p50), "p95": float(p95), "p99": float(p99), "max": float(ms.max())}
 
 
-def worst_seconds(
-    due_s: list[float], latencies: list[float], count: int = 3
-) -> list[dict[str, float]]:
-    """The `count` seconds of the run whose slowest request was slowest (by when requests were
-    due): whether a tail is one episode or spread over the run."""
-    seconds = sorted(timeline(due_s, latencies, 1.0), key=lambda w: -w["max_ms"])[:count]
+def worst_seconds(seconds: list[dict[str, float]], count: int = 3) -> list[dict[str, float]]:
+    """The `count` seconds of the run (its `timeline` by the second) whose slowest request was
+    slowest: whether a tail is one episode or spread over the run."""
+    seconds = sorted(seconds, key=lambda w: -w["max_ms"])[:count]
     return [
         {"second": int(w["from_s"]), "p99_ms": w["p99_ms"], "max_ms": w["max_ms"]} for w in seconds
     ]
@@ -347,6 +345,7 @@ class LoadResult:
     client_cpu_s: float = 0.0
 
     def record(self) -> dict[str, Any]:
+        seconds = timeline(self.due_s, self.latencies, 1.0)
         return {
             "plan_size": self.plan_size,
             "target_rate": self.target_rate,
@@ -357,12 +356,11 @@ class LoadResult:
             "achieved_rate": self.achieved_rate,
             "items_per_s": self.achieved_rate * self.plan_size,
             "latency_ms": percentiles(self.latencies),
-            "worst_seconds": worst_seconds(self.due_s, self.latencies),
+            "worst_seconds": worst_seconds(seconds),
             "timeline": timeline(self.due_s, self.latencies),
             # Second by second (when due): [second, requests, max ms].
             "by_second": [
-                [int(w["from_s"]), int(w["requests"]), round(w["max_ms"], 1)]
-                for w in timeline(self.due_s, self.latencies, 1.0)
+                [int(w["from_s"]), int(w["requests"]), round(w["max_ms"], 1)] for w in seconds
             ],
             "conflicts": self.conflicts,
             "server_cpu_ms_per_request": 1000 * self.server_cpu_s / max(self.ok, 1),
