@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import os
+import sys
 import threading
+import time
 from pathlib import Path
 
 import pytest
 
 from detente.server.clock import Clock
+from detente.server.db import CHECKPOINT_NICE
 from detente.server.plans import Change
 from detente.server.store import Store
 
@@ -89,4 +92,22 @@ def test_ticks_sync_the_database_file_without_the_write_lock(
     store.write(blue, [Change("b-first", flight("b-first"))], source="t")
     assert checkpoints.checkpoint()
     assert syncs[1:] == [(str(path.resolve()), False)]
+    store.close()
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="a thread's own priority is Linux's")
+def test_checkpoints_run_below_the_servers_threads(tmp_path: Path) -> None:
+    """Copying the log is background work: its thread yields the core to the commits."""
+    store = Store(str(tmp_path / "detente.db"), clock=Clock(start=DAY)).migrate()
+    blue = store.add_party("blue")[0]
+    store.write(blue, [Change("b-zero", flight("b-zero"))], source="t")
+    checkpoints = store.db._checkpoints
+    assert checkpoints is not None and checkpoints._thread is not None
+    own = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+    thread = checkpoints._thread.native_id
+    assert thread is not None
+    deadline = time.monotonic() + 5
+    while os.getpriority(os.PRIO_PROCESS, thread) == own and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert os.getpriority(os.PRIO_PROCESS, thread) == min(own + CHECKPOINT_NICE, 19)
     store.close()
