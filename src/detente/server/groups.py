@@ -261,9 +261,7 @@ class Groups:
         members, replaced = _admitted(group, self._stored_rows(conn, group))
         if not members:
             return None
-        new_items = [item for p in members for item in p.items]
-        cell_rows = item_cells(new_items, agreement, self.writer.pieces)
-        queries = query_keys(cell_rows, new_items)
+        cell_rows, queries = self._filing(members, agreement)
         rows = self._filed_near(conn, members, queries, agreement)
         kept, replaced, rows = _unmet_replacements(
             members,
@@ -271,17 +269,15 @@ class Groups:
             rows,
             agreement,
             (members, queries),
-            lambda pks: _cells_by_item(*self._cells_of(conn, pks)),
+            lambda pks: _cells_by_item(np.column_stack(self._cells_of(conn, pks)).tolist()),
         )
         if len(kept) < len(members):
             members = kept
-            new_items = [item for p in members for item in p.items]
-            cell_rows = item_cells(new_items, agreement, self.writer.pieces)
-            queries = query_keys(cell_rows, new_items)
+            cell_rows, queries = self._filing(members, agreement)
         stored = self.writer.load_items(conn, {pk: r.version for pk, r in rows.items()})
-        found = _Pass(since, agreement, members, cell_rows, queries, rows, dict(stored), [])
-        found.replaced = replaced
-        return found
+        return _Pass(
+            since, agreement, members, cell_rows, queries, rows, dict(stored), [], replaced
+        )
 
     def _read_at_once(self, conn: Connection, group: list[_Pending]) -> _Pass | None:
         """`read` on PostgreSQL in one round trip: the log's end, the agreement, the group's
@@ -289,10 +285,8 @@ class Groups:
         agreement last seen (read again in the rare case it changed). A request left out
         only adds candidates, which the members' windows filter as usual."""
         raw = driver(conn)
-        new_items = [item for p in group for item in p.items]
         agreement = self._agreement
-        cell_rows = item_cells(new_items, agreement, self.writer.pieces)
-        queries = query_keys(cell_rows, new_items)
+        cell_rows, queries = self._filing(group, agreement)
         asked = {(pending.party.id, c.item_id) for pending in group for c in pending.changes}
         ids = (
             pg_array(sorted({party for party, _ in asked})),
@@ -311,9 +305,7 @@ class Groups:
                 (int(party), item_id): (int(pk), int(version), status)
                 for party, item_id, pk, version, status in stored_ids.fetchall()
             }
-            old_cells: dict[int, set[tuple[int, int]]] = {}
-            for pk, grid, key in [] if old is None else old.fetchall():
-                old_cells.setdefault(int(pk), set()).add((int(grid), int(key)))
+            old_cells = _cells_by_item([] if old is None else old.fetchall())
             rows = {} if filed is None else filed_rows(filed)
         seen = agreement_of(agreement_text)
         members, replaced = _admitted(group, stored_rows)
@@ -324,9 +316,7 @@ class Groups:
         if seen != agreement:
             self._agreement = agreement = seen
             filed_for = members
-            new_items = [item for p in members for item in p.items]
-            cell_rows = item_cells(new_items, agreement, self.writer.pieces)
-            queries = query_keys(cell_rows, new_items)
+            cell_rows, queries = self._filing(members, agreement)
             rows = self.writer.filed_under(conn, queries)
         rows = _near(rows, members, agreement)
         members, replaced, rows = _unmet_replacements(
@@ -338,14 +328,27 @@ class Groups:
             lambda pks: {pk: old_cells.get(pk, set()) for pk in pks},
         )
         if len(members) < len(filed_for):
-            new_items = [item for p in members for item in p.items]
-            cell_rows = item_cells(new_items, agreement, self.writer.pieces)
-            queries = query_keys(cell_rows, new_items)
+            cell_rows, queries = self._filing(members, agreement)
         stored = self.writer.load_items(conn, {pk: r.version for pk, r in rows.items()})
-        found = _Pass(int(since), agreement, members, cell_rows, queries, rows, dict(stored), [])
-        found.replaced = replaced
-        found.old_cells = sorted({cell for cells_ in old_cells.values() for cell in cells_})
-        return found
+        return _Pass(
+            int(since),
+            agreement,
+            members,
+            cell_rows,
+            queries,
+            rows,
+            dict(stored),
+            [],
+            replaced,
+            sorted({cell for cells_ in old_cells.values() for cell in cells_}),
+        )
+
+    def _filing(self, requests: list[_Pending], agreement: Agreement) -> tuple[CellKeys, CellKeys]:
+        """The cells the requests' items are filed under, and the keys their candidates are
+        filed under (`query_keys`)."""
+        new_items = [item for p in requests for item in p.items]
+        cell_rows = item_cells(new_items, agreement, self.writer.pieces)
+        return cell_rows, query_keys(cell_rows, new_items)
 
     def detect(self, found: _Pass) -> None:
         """The conflicts of a pass read by `read`: the engine on the candidates it read (in
@@ -902,10 +905,11 @@ def _unmet_replacements(
     return kept, replaced, {pk: row for pk, row in rows.items() if pk not in gone}
 
 
-def _cells_by_item(pk: IntArray, grid: IntArray, key: IntArray) -> dict[int, set[tuple[int, int]]]:
+def _cells_by_item(rows: Iterable[Sequence[int]]) -> dict[int, set[tuple[int, int]]]:
+    """The cells `(grid, key)` of rows `(pk, grid, key)`, by pk."""
     out: dict[int, set[tuple[int, int]]] = {}
-    for p, g, k in zip(pk.tolist(), grid.tolist(), key.tolist(), strict=True):
-        out.setdefault(p, set()).add((g, k))
+    for pk, grid, key in rows:
+        out.setdefault(int(pk), set()).add((int(grid), int(key)))
     return out
 
 
