@@ -541,11 +541,11 @@ def test_writes_waiting_for_their_group_hold_no_thread_other_calls_need(
     committing, release = Event(), Event()
     waiting: list[str] = []
 
-    def held_commit(found: Any, group: Any) -> None:
+    def held_commit(found: Any, group: Any, then: Any = None) -> None:
         if any(c.item_id == "held" for p in group for c in p.changes):
             committing.set()
             assert release.wait(60)
-        commit(found, group)
+        commit(found, group, then)
 
     def counted_write(party: Any, changes: Any, items_: Any, now: float) -> Any:
         waiting.append(changes[0].item_id)

@@ -110,9 +110,12 @@ class Database:
         self.engine = _sqlite_engine(self.url) if self.is_sqlite else _postgres_engine(self.url)
         self._writer = threading.Lock()
         self._checkpoints: _Checkpoints | None = None
+        #: SQLite: the write-ahead log's file, synced after each commit (None in memory).
+        self._wal: Path | None = None
         path = make_url(self.url).database
         if self.is_sqlite and path not in (None, "", ":memory:"):
             self._checkpoints = _Checkpoints(self.engine, self._writer, Path(path))
+            self._wal = Path(f"{path}-wal")
 
     def migrate(self) -> None:
         """Bring the schema to the latest migration (Alembic)."""
@@ -126,6 +129,7 @@ class Database:
                 conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _STORE_LOCK})
             config.attributes["connection"] = conn
             command.upgrade(config, "head")
+        self._sync_log()
 
     def dispose(self) -> None:
         if self._checkpoints is not None:
@@ -162,8 +166,9 @@ class Database:
         block ends once that commit is on disk. On PostgreSQL the commit itself does not wait
         for the WAL's flush (`synchronous_commit = off`), so that its locks are let go before
         it (every writer queued behind them waited for it, and a checkpoint's first seconds
-        make it slow); the flush is waited for after (`flushed`). On SQLite every commit is
-        on disk once made."""
+        make it slow); the flush is waited for after (`flushed`). SQLite's commits do not sync
+        its log either (`synchronous = NORMAL`): the block syncs it once the write lock is let
+        go, so that the next writer commits meanwhile, and every write ends on disk."""
         if self.is_sqlite:
             if self._checkpoints is not None:
                 self._checkpoints.start()
@@ -173,6 +178,7 @@ class Database:
                     yield conn
             if committed is not None:
                 committed()
+            self.flushed(conn)
             return
         with self.engine.connect() as conn:
             with conn.begin():
@@ -196,16 +202,20 @@ class Database:
                 self.flushed(conn)
 
     def durable(self, conn: Connection) -> None:
-        """PostgreSQL: the commit of `conn`'s transaction waits until the WAL is on disk up to
-        it, and so every commit made before it (the transaction is given an identifier, and
-        commits synchronously). SQLite: nothing (every commit is on disk once made)."""
-        if not self.is_sqlite:
+        """Every commit made before is on disk once `conn`'s transaction ends. PostgreSQL: its
+        commit waits until the WAL is on disk up to it (the transaction is given an
+        identifier, and commits synchronously). SQLite: the log is synced now."""
+        if self.is_sqlite:
+            self._sync_log()
+        else:
             driver(conn).execute("SELECT txid_current()")
 
     def flushed(self, conn: Connection) -> None:
-        """PostgreSQL: return once every commit made before is on disk, using `conn` between
-        two transactions (a transaction of its own that `durable` makes wait for the flush)."""
+        """Return once every commit made before is on disk. PostgreSQL: using `conn` between
+        two transactions (a transaction of its own that `durable` makes wait for the flush).
+        SQLite: the log is synced (`conn` is not used)."""
         if self.is_sqlite:
+            self._sync_log()
             return
         raw = driver(conn)
         raw.autocommit = True
@@ -224,6 +234,20 @@ class Database:
             return
         with driver(conn).pipeline():
             yield
+
+    def _sync_log(self) -> None:
+        """SQLite: write SQLite's log out to disk, and with it every commit made before (a
+        log that is not there was wholly copied into the database file, which was synced)."""
+        if self._wal is None:
+            return
+        try:
+            fd = os.open(self._wal, os.O_RDONLY)
+        except FileNotFoundError:
+            return
+        try:
+            os.fdatasync(fd)
+        finally:
+            os.close(fd)
 
     def lock_cells(self, conn: Connection, grid_keys: Sequence[tuple[int, int]]) -> None:
         """Take the cell locks of a write, in sorted order (PostgreSQL; SQLite is serial).
@@ -385,7 +409,9 @@ def _sqlite_engine(url: str) -> Engine:
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA synchronous=FULL")
+        # A file's log is synced after each write's commit, outside the write lock
+        # (`Database.writing`); SQLite still syncs it before each checkpoint.
+        cursor.execute(f"PRAGMA synchronous={'FULL' if in_memory else 'NORMAL'}")
         if not in_memory:
             # Checkpoints run in a thread of their own (`_Checkpoints`), never in a commit.
             cursor.execute("PRAGMA wal_autocheckpoint=0")

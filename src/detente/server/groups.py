@@ -12,12 +12,13 @@ The outcome is that of writing the requests one after the other in that order: e
 conflicts are those the engine finds between its items and the stored items it would have
 fetched as candidates (the earlier requests' items included), a replaced item's open conflicts
 are kept or resolved as they would have been, each is stored, numbered, logged and announced as
-it would have been, and its answer comes after the commit. A request that cannot go this way is
-written on its own afterwards: one of its new ids is stored already, an item it replaces is not
-active at the version it names, an earlier request of the group gives one of its ids too, or an
-item it replaces is a candidate of an earlier request (whose conflicts with the version
-replaced would then have to be raised and resolved in one commit). So is every request of a
-group whose transaction fails.
+it would have been, and its answer comes after the commit. A request that cannot go this way
+is left out of its group's pass: one of its new ids is stored already, an item it replaces is
+not active at the version it names, an earlier request of the group gives one of its ids too,
+or an item it replaces is a candidate of an earlier request (whose conflicts with the version
+replaced would then have to be raised and resolved in one commit). It is put back at the head
+of the queue, for the next group (it then comes after this group, as it would alone); left
+out again, it is written on its own. So is every request of a group whose transaction fails.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import orjson
 from numpy.typing import NDArray
-from sqlalchemy import Connection, bindparam, delete, func, insert, select, update
+from sqlalchemy import Connection, bindparam, delete, insert, select, update
 
 from detente.detect import PlanIndex
 from detente.detect.cells import CellKeys, item_cells, query_keys
@@ -43,7 +44,7 @@ from .candidates import filed_rows, send_filed_under
 from .db import driver, pg_array
 from .journal import Entry, append
 from .notices import group_pairs
-from .parties import Party, agreement_of, load_agreement
+from .parties import Party, agreement_of
 from .passes import Candidate
 from .recent import Filed, RecentWrites
 from .schema import cells, item_versions, items, log
@@ -66,6 +67,15 @@ MAX_GROUP_REQUESTS = 128
 MAX_CATCH_UP = 2_000
 # The columns of an item's row a new version sets.
 _REPLACED_COLUMNS = ("version", "kind", "status", "start_s", "end_s", "feature", "written_at")
+# The statements of every group's commit, made once (SQLAlchemy caches their compiled form).
+_UPDATE_REPLACED = (
+    update(items)
+    .where(items.c.pk == bindparam("b_pk"))
+    .values({name: bindparam(f"b_{name}") for name in _REPLACED_COLUMNS})
+)
+_INSERT_NEW = insert(items).returning(items.c.pk, sort_by_parameter_order=True)
+_INSERT_VERSIONS = insert(item_versions)
+_DELETE_CELLS = delete(cells).where(cells.c.item_pk.in_(bindparam("pks", expanding=True)))
 # Log entries that change the candidates of a pass.
 _CHANGES = ("item.written", "item.withdrawn", "item.expired", "agreement.adopted")
 
@@ -91,6 +101,8 @@ class _Pending:
     result: WriteResult | None = None
     #: Names the request to the pass process (which keeps its items until told their keys).
     number: int = field(default_factory=_numbers.__next__)
+    #: Left out of a group's pass once, and put back in the queue for the next group.
+    put_back: bool = False
 
 
 @dataclass(slots=True, eq=False)
@@ -196,13 +208,26 @@ class Groups:
             found = self._prepare_outside(group)
         except Exception as error:
             failed = error
+        waiting: set[int] = set()
         try:
             if found is None:
                 self._hand_over()
             else:
-                with self._turn:
+                # The turn is let go once the group has committed: the next group commits
+                # while this one's commit is written out to disk.
+                self._turn.acquire()
+                turn = [self._turn]
+
+                def let_go() -> None:
+                    if turn:
+                        turn.pop().release()
+
+                try:
+                    waiting = self._put_back(group, found.members)
                     self._hand_over()
-                    self.commit(found, group)
+                    self.commit(found, [p for p in group if id(p) not in waiting], let_go)
+                finally:
+                    let_go()
         except Exception as error:
             failed = error
         finally:
@@ -214,9 +239,26 @@ class Groups:
                     exc_info=failed,
                 )
                 for pending in group:
-                    pending.result = None
+                    if id(pending) not in waiting:
+                        pending.result = None
             for pending in group[1:]:
-                pending.done.set()
+                if id(pending) not in waiting:
+                    pending.done.set()
+
+    def _put_back(self, group: list[_Pending], members: list[_Pending]) -> set[int]:
+        """Put the requests of `group` its pass left out back at the head of the queue, once
+        each, for the next group (which its first one then leads); the `id`s of those put back.
+        Written alone instead, each would be a write of its own, and the groups committed
+        after it would read back what it wrote. The leader's own request is written alone
+        (only an error, met there, leaves out the first request)."""
+        kept = {id(p) for p in members}
+        again = [p for p in group[1:] if id(p) not in kept and not p.put_back]
+        if again:
+            with self._lock:
+                for pending in again:
+                    pending.put_back = True
+                self._queue[:0] = again
+        return {id(p) for p in again}
 
     def _hand_over(self) -> None:
         """Let the first request waiting lead the next group (or free a leader's place)."""
@@ -256,8 +298,8 @@ class Groups:
         it); None when no request is left."""
         if conn.dialect.name == "postgresql":
             return self._read_at_once(conn, group)
-        since = int(conn.execute(select(func.coalesce(func.max(log.c.seq), 0))).scalar_one())
-        agreement = load_agreement(conn)
+        since, agreement_text = conn.exec_driver_sql(_HEAD).one()
+        agreement = agreement_of(agreement_text)
         members, replaced = _admitted(group, self._stored_rows(conn, group))
         if not members:
             return None
@@ -276,7 +318,7 @@ class Groups:
             cell_rows, queries = self._filing(members, agreement)
         stored = self.writer.load_items(conn, {pk: r.version for pk, r in rows.items()})
         return _Pass(
-            since, agreement, members, cell_rows, queries, rows, dict(stored), [], replaced
+            int(since), agreement, members, cell_rows, queries, rows, dict(stored), [], replaced
         )
 
     def _read_at_once(self, conn: Connection, group: list[_Pending]) -> _Pass | None:
@@ -360,8 +402,11 @@ class Groups:
         index.add(list(found.stored.values()), check=False, kept=kept)
         found.conflicts = index.add([item for p in found.members for item in p.items], kept=kept)
 
-    def commit(self, found: _Pass, group: list[_Pending]) -> None:
-        """Store a prepared pass, brought up to date with what was written since it was read."""
+    def commit(
+        self, found: _Pass, group: list[_Pending], then: Callable[[], None] | None = None
+    ) -> None:
+        """Store a prepared pass, brought up to date with what was written since it was read;
+        `then()` is called once it has committed (before it is on disk and answered)."""
         db = self.writer.db
         cell_rows = found.cell_rows
         locked = list(zip(cell_rows.grid.tolist(), cell_rows.key.tolist(), strict=True))
@@ -375,6 +420,8 @@ class Groups:
             # wait for the flush); answered once on disk (when `writing` ends).
             if stored is not None:
                 self._remember(stored)
+            if then is not None:
+                then()
 
         try:
             with db.writing(
@@ -433,7 +480,7 @@ class Groups:
         with db.pipeline(conn):
             self._store_versions(conn, pks, values)
             if replaced_pks:
-                conn.execute(delete(cells).where(cells.c.item_pk.in_(replaced_pks)))
+                conn.execute(_DELETE_CELLS, {"pks": replaced_pks})
             writer._insert_cells(conn, cell_rows, np.asarray(pks, np.int64))
             entries, views, resolved = self._store_conflicts(
                 conn,
@@ -663,10 +710,13 @@ class Groups:
         # One lookup for every party (the index walks each party's ids); pairs asked are kept.
         parties = sorted({party_id for party_id, _ in asked})
         for chunk in _chunks(sorted({item_id for _, item_id in asked})):
-            query = select(
-                items.c.party_id, items.c.item_id, items.c.pk, items.c.version, items.c.status
-            ).where(items.c.party_id.in_(parties), items.c.item_id.in_(chunk))
-            for party_id, item_id, pk, version, status in conn.execute(query):
+            # Straight to the driver: a statement made every write.
+            query = _SQLITE_STORED_IDS.format(
+                parties=", ".join("?" * len(parties)), ids=", ".join("?" * len(chunk))
+            )
+            for party_id, item_id, pk, version, status in conn.exec_driver_sql(
+                query, (*parties, *chunk)
+            ):
                 found[(int(party_id), item_id)] = (int(pk), int(version), status)
         return found
 
@@ -696,35 +746,21 @@ class Groups:
                     }
                 )
         new = [v for v, key in zip(values, keys, strict=True) if key is None]
-        new_pks = iter(
-            [
-                int(pk)
-                for pk in conn.execute(
-                    insert(items).returning(items.c.pk, sort_by_parameter_order=True), new
-                ).scalars()
-            ]
-            if new
-            else []
-        )
+        new_pks = iter([int(pk) for pk in conn.execute(_INSERT_NEW, new).scalars()] if new else [])
         changed = [
             {"b_pk": key, **{f"b_{name}": v[name] for name in _REPLACED_COLUMNS}}
             for v, key in zip(values, keys, strict=True)
             if key is not None
         ]
         if changed:
-            conn.execute(
-                update(items)
-                .where(items.c.pk == bindparam("b_pk"))
-                .values({name: bindparam(f"b_{name}") for name in _REPLACED_COLUMNS}),
-                changed,
-            )
+            conn.execute(_UPDATE_REPLACED, changed)
         return [next(new_pks) if key is None else key for key in keys], values
 
     @staticmethod
     def _store_versions(conn: Connection, pks: list[int], values: list[dict[str, Any]]) -> None:
         """Each item's version written, in its history."""
         conn.execute(
-            insert(item_versions),
+            _INSERT_VERSIONS,
             [
                 {
                     "item_pk": pk,
@@ -941,7 +977,7 @@ def _log_since(found: _Pass) -> tuple[int, list[str], int]:
     return found.since, list(_CHANGES), MAX_CATCH_UP + 1
 
 
-# The log's end and the stored agreement, in one statement.
+# The log's end and the stored agreement, in one statement (on both backends).
 _HEAD = (
     "SELECT (SELECT coalesce(max(seq), 0) FROM log),"
     " (SELECT value FROM settings WHERE name = 'agreement')"
@@ -950,6 +986,11 @@ _HEAD = (
 _STORED_IDS = (
     "SELECT party_id, item_id, pk, version, status FROM items"
     " WHERE party_id = ANY(CAST(%s AS bigint[])) AND item_id = ANY(CAST(%s AS text[]))"
+)
+# The same on SQLite, its lists of parameters to be filled in.
+_SQLITE_STORED_IDS = (
+    "SELECT party_id, item_id, pk, version, status FROM items"
+    " WHERE party_id IN ({parties}) AND item_id IN ({ids})"
 )
 # The cells those items are filed under.
 _STORED_CELLS = (

@@ -42,8 +42,7 @@ def append(db: Database, conn: Connection, at: float, entries: list[Entry]) -> l
         seqs = [
             int(seq)
             for seq in conn.execute(
-                insert(log).returning(log.c.seq, sort_by_parameter_order=True),
-                [_log_row(e, at) for e in entries],
+                _INSERT_LOG_NUMBERED, [_log_row(e, at) for e in entries]
             ).scalars()
         ]
         _insert_feed(conn, entries, seqs, last, at)
@@ -58,13 +57,17 @@ def append(db: Database, conn: Connection, at: float, entries: list[Entry]) -> l
         last = {int(party): int(n or 0) for party, n in tails.fetchall()}
         seqs = [int(seq) for (seq,) in numbers.fetchall()]
         conn.execute(
-            insert(log),
+            _INSERT_LOG,
             [{"seq": seq, **_log_row(e, at)} for e, seq in zip(entries, seqs, strict=True)],
         )
         _insert_feed(conn, entries, seqs, last, at)
     return seqs
 
 
+# Made once: every write runs them.
+_INSERT_LOG_NUMBERED = insert(log).returning(log.c.seq, sort_by_parameter_order=True)
+_INSERT_LOG = insert(log)
+_INSERT_FEED = insert(feed)
 # One index probe per party (a GROUP BY over the parties would read their whole feeds).
 _FEED_TAILS = (
     "SELECT p, (SELECT max(n) FROM feed WHERE party_id = p) FROM unnest(CAST(%s AS bigint[])) AS p"
@@ -116,7 +119,7 @@ def _insert_feed(
                 }
             )
     if rows_out:
-        conn.execute(insert(feed), rows_out)
+        conn.execute(_INSERT_FEED, rows_out)
 
 
 def feed_after(conn: Connection, party: int, after: int, limit: int) -> list[tuple[int, str, str]]:

@@ -7,6 +7,7 @@ entropy that a slow hash adds nothing).
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import re
 import secrets
@@ -159,8 +160,10 @@ def load_agreement(conn: Connection) -> Agreement:
     return agreement_of(_get(conn, "agreement"))
 
 
+@functools.lru_cache(maxsize=8)
 def agreement_of(stored: str | None) -> Agreement:
-    """The agreement as stored in the settings (None: the contract's defaults)."""
+    """The agreement as stored in the settings (None: the contract's defaults); the same text
+    gives the same (immutable) object, parsed once."""
     return Agreement() if stored is None else Agreement(**orjson.loads(stored))
 
 

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 import orjson
-from sqlalchemy import Connection, delete, insert, or_, select, update
+from sqlalchemy import Connection, delete, insert, select, update
 
 from detente.detect import PlanIndex
 from detente.detect.cells import item_cells, query_keys
@@ -479,13 +479,18 @@ class PlanWriter:
         return out
 
     def _open_conflicts(self, conn: Connection, pks: Iterable[int]) -> list[Any]:
+        """The open conflicts of the items `pks` (every column, by name). Straight to the
+        driver: a statement of every write that replaces an item."""
+        wanted = sorted(pks)
+        if not wanted:
+            return []
+        if conn.dialect.name == "postgresql":
+            found = conn.exec_driver_sql(_OPEN_CONFLICTS_POSTGRES, (pg_array(wanted),) * 2)
+            return list({r.id: r for r in found}.values())
         rows: dict[str, Any] = {}
-        for chunk in _chunks(sorted(pks)):
-            query = select(conflicts).where(
-                conflicts.c.status == "open",
-                or_(conflicts.c.a_pk.in_(chunk), conflicts.c.b_pk.in_(chunk)),
-            )
-            rows.update({r.id: r for r in conn.execute(query)})
+        for chunk in _chunks(wanted):
+            query = _OPEN_CONFLICTS_SQLITE.format(pks=", ".join("?" * len(chunk)))
+            rows.update({r.id: r for r in conn.exec_driver_sql(query, (*chunk, *chunk))})
         return list(rows.values())
 
     @staticmethod
@@ -777,6 +782,18 @@ class PlanWriter:
             resolved=[row.id for row in diff.resolved],
             dry_run=True,
         )
+
+
+_CONFLICT_COLUMNS = ", ".join(c.name for c in conflicts.c)
+# The open conflicts of some items: one index probe an item on each side.
+_OPEN_CONFLICTS_POSTGRES = (
+    f"SELECT {_CONFLICT_COLUMNS} FROM conflicts WHERE status = 'open'"
+    " AND (a_pk = ANY(CAST(%s AS bigint[])) OR b_pk = ANY(CAST(%s AS bigint[])))"
+)
+_OPEN_CONFLICTS_SQLITE = (
+    f"SELECT {_CONFLICT_COLUMNS} FROM conflicts WHERE status = 'open'"
+    " AND (a_pk IN ({pks}) OR b_pk IN ({pks}))"
+)
 
 
 def search_window(new_items: Sequence[Item], agreement: Agreement) -> tuple[float, float]:
