@@ -216,11 +216,13 @@ class Groups:
                 # The turn is let go once the group has committed: the next group commits
                 # while this one's commit is written out to disk.
                 self._turn.acquire()
-                turn = [self._turn]
+                held = True
 
                 def let_go() -> None:
-                    if turn:
-                        turn.pop().release()
+                    nonlocal held
+                    if held:
+                        held = False
+                        self._turn.release()
 
                 try:
                     waiting = self._put_back(group, found.members)
