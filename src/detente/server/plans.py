@@ -485,8 +485,8 @@ class PlanWriter:
         if not wanted:
             return []
         if conn.dialect.name == "postgresql":
-            found = conn.exec_driver_sql(_OPEN_CONFLICTS_POSTGRES, (pg_array(wanted),) * 2)
-            return list({r.id: r for r in found}.values())
+            return list(conn.exec_driver_sql(_OPEN_CONFLICTS_POSTGRES, (pg_array(wanted),) * 2))
+        # (A conflict may be met in two chunks, by each of its items.)
         rows: dict[str, Any] = {}
         for chunk in _chunks(wanted):
             query = _OPEN_CONFLICTS_SQLITE.format(pks=", ".join("?" * len(chunk)))
