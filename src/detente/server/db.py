@@ -240,14 +240,8 @@ class Database:
         log that is not there was wholly copied into the database file, which was synced)."""
         if self._wal is None:
             return
-        try:
-            fd = os.open(self._wal, os.O_RDONLY)
-        except FileNotFoundError:
-            return
-        try:
-            os.fdatasync(fd)
-        finally:
-            os.close(fd)
+        with contextlib.suppress(FileNotFoundError):
+            _sync_file(self._wal)
 
     def lock_cells(self, conn: Connection, grid_keys: Sequence[tuple[int, int]]) -> None:
         """Take the cell locks of a write, in sorted order (PostgreSQL; SQLite is serial).
@@ -364,7 +358,8 @@ class _Checkpoints:
                 if frames - copied <= LEFT_FRAMES:
                     break
             if copied > 0:
-                self._sync_database()
+                # The pages the passes copied.
+                _sync_file(self.path)
             if frames < self.restart_at:
                 return False
             conn.exec_driver_sql(f"PRAGMA busy_timeout={RESTART_WAIT_MS}")
@@ -375,13 +370,14 @@ class _Checkpoints:
                 conn.exec_driver_sql(f"PRAGMA busy_timeout={BUSY_TIMEOUT_S * 1000}")
             return busy == 0
 
-    def _sync_database(self) -> None:
-        """Write the database file's pages out to disk (those the passes copied)."""
-        fd = os.open(self.path, os.O_RDONLY)
-        try:
-            os.fdatasync(fd)
-        finally:
-            os.close(fd)
+
+def _sync_file(path: Path) -> None:
+    """Write a file's pages out to disk (`fdatasync`)."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fdatasync(fd)
+    finally:
+        os.close(fd)
 
 
 def _lower_priority(by: int) -> None:
