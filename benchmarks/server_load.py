@@ -31,7 +31,8 @@ dropped at the end), with four parties made by `detente party add`:
 With `--reuse DIR` the preloaded store is kept in DIR (a SQLite file, or a PostgreSQL database
 used as a template) and later runs of the same backend, size and seed start from a copy of it,
 on disk before the server starts (a store at rest); the server is restarted after a preload
-either way. The server's CPU time counts its child processes.
+either way. The server's CPU time counts its child processes. The server runs with
+`--timings`, and each load's record holds its own step times (`server_steps`).
 """
 
 from __future__ import annotations
@@ -63,6 +64,8 @@ import orjson
 
 from benchmarks import scenario, strategic
 from benchmarks.strategic import detente_command
+from detente.server.timings import TimedLine
+from detente.server.timings import parse as parse_timings
 
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432"
 DAY_START_ISO = "2015-10-01T00:00:00Z"
@@ -92,6 +95,60 @@ def worst_seconds(seconds: list[dict[str, float]], count: int = 3) -> list[dict[
     return [
         {"second": int(w["from_s"]), "p99_ms": w["p99_ms"], "max_ms": w["max_ms"]} for w in seconds
     ]
+
+
+def server_steps(lines: list[TimedLine], wall_from: float, wall_to: float) -> dict[str, Any]:
+    """The server's own timing lines (`detente serve --timings`) of the measured part: its
+    groups of writes (size, and each step's mean and p99, ms), SQLite's checkpoint ticks and
+    log restarts."""
+    within = [line for line in lines if wall_from <= line.at <= wall_to]
+    groups = [line.values for line in within if line.kind == "group"]
+    steps: dict[str, Any] = {"groups": len(groups)}
+    if groups:
+        requests = sum(g["requests"] for g in groups)
+        steps["requests_per_group"] = requests / len(groups)
+        for step in ("pass", "turn", "commit", "flush"):
+            values = [g[f"{step}_ms"] for g in groups]
+            steps[f"{step}_ms"] = {
+                "mean": float(np.mean(values)),
+                "p99": float(np.percentile(values, 99)),
+                "per_request": sum(values) / requests,
+            }
+    syncs = [line.values["sync_ms"] for line in within if line.kind == "checkpoint"]
+    if syncs:
+        steps["checkpoint_syncs"] = {
+            "count": len(syncs),
+            "mean_ms": float(np.mean(syncs)),
+            "max_ms": max(syncs),
+            "over_100_ms": sum(ms > 100 for ms in syncs),
+        }
+    holds = [line.values["hold_ms"] for line in within if line.kind == "restart"]
+    if holds:
+        steps["log_restarts"] = {"count": len(holds), "max_hold_ms": max(holds)}
+    return steps
+
+
+def describe_steps(steps: dict[str, Any]) -> str:
+    """`server_steps` in one line."""
+    if not steps.get("groups"):
+        return "server steps: no group of writes logged"
+    text = (
+        f"server steps: {steps['groups']} groups of {steps['requests_per_group']:.1f};"
+        + ",".join(
+            f" {step} {steps[f'{step}_ms']['mean']:.1f} (p99 {steps[f'{step}_ms']['p99']:.0f}) ms"
+            for step in ("pass", "turn", "commit", "flush")
+        )
+    )
+    if "checkpoint_syncs" in steps:
+        syncs = steps["checkpoint_syncs"]
+        text += (
+            f"; checkpoint syncs {syncs['count']}, mean {syncs['mean_ms']:.0f} ms,"
+            f" max {syncs['max_ms']:.0f} ms"
+        )
+    if "log_restarts" in steps:
+        restarts = steps["log_restarts"]
+        text += f"; log restarts {restarts['count']}, longest hold {restarts['max_hold_ms']:.0f} ms"
+    return text
 
 
 def timeline(
@@ -253,6 +310,7 @@ def serving(db: str, port: int, log: Path | None = None) -> Iterator[subprocess.
         str(port),
         "--clock-start",
         DAY_START_ISO,
+        "--timings",
     ]
     with open(log or os.devnull, "wb") as errors:
         proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=errors)
@@ -343,6 +401,9 @@ class LoadResult:
     conflicts: int = 0
     server_cpu_s: float = 0.0
     client_cpu_s: float = 0.0
+    #: The measured part's start and end, wall clock (the server's timing lines are matched).
+    wall_from: float = 0.0
+    wall_to: float = 0.0
 
     def record(self) -> dict[str, Any]:
         seconds = timeline(self.due_s, self.latencies, 1.0)
@@ -511,6 +572,7 @@ async def run_load(
     start = time.perf_counter()
     cpu0 = (cpu_seconds(server_pid), own_cpu_seconds())
     measured_from = start + warmup / rate
+    result.wall_from = time.time() + warmup / rate
     for k in range(len(plans)):
         if k == warmup:
             cpu0 = (cpu_seconds(server_pid), own_cpu_seconds())
@@ -522,6 +584,7 @@ async def run_load(
         under_way.add(task)
         task.add_done_callback(under_way.discard)
     await asyncio.gather(*under_way)
+    result.wall_to = time.time()
     result.server_cpu_s = cpu_seconds(server_pid) - cpu0[0]
     result.client_cpu_s = own_cpu_seconds() - cpu0[1]
     result.sent = len(plans) - warmup
@@ -770,7 +833,12 @@ def main(argv: list[str] | None = None) -> int:
         if args.reuse
         else None
     )
-    with fresh_store(args.backend, args.pg_admin, saved) as (db, keys):
+    with (
+        fresh_store(args.backend, args.pg_admin, saved) as (db, keys),
+        tempfile.TemporaryDirectory(prefix="detente-bench-") as scratch,
+    ):
+        # The load's server logs its timings here, read after each phase.
+        server_log = args.server_log or Path(scratch) / "server.log"
         port = free_port()
         if not keys:
             keys = {party: add_party(db, party) for party in scenario.PARTIES}
@@ -780,7 +848,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"preloaded {args.items} flights in {seconds:.1f} s", file=sys.stderr)
             if saved is not None:
                 saved.save(db, keys)
-        with serving(db, port, args.server_log) as server:
+        with serving(db, port, server_log) as server:
             results["loads"] = []
             # New flights stay active all day: the store grows. Revisions keep it at its size.
             active = args.items
@@ -790,6 +858,11 @@ def main(argv: list[str] | None = None) -> int:
                     run_load(port, keys, plans, rate, warmup, args.connections, server.pid)
                 )
                 record = load.record()
+                record["server_steps"] = server_steps(
+                    parse_timings(server_log.read_text(errors="replace").splitlines()),
+                    load.wall_from,
+                    load.wall_to,
+                )
                 added = 0 if revised else size
                 first = active + warmup * added
                 for window in record["timeline"]:
@@ -814,6 +887,7 @@ def main(argv: list[str] | None = None) -> int:
                     ),
                     file=sys.stderr,
                 )
+                print(describe_steps(record["server_steps"]), file=sys.stderr)
             if args.notices:
                 # A probe copies a stored flight of blue as preloaded: one not revised since.
                 own = [

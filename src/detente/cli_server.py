@@ -111,6 +111,13 @@ def serve(
         str | None,
         typer.Option(help="The web page's map tiles under its coastlines: .../{z}/{x}/{y}.png"),
     ] = None,
+    timings: Annotated[
+        bool,
+        typer.Option(
+            help="Log on stderr each group of writes' times (pass, turn, commit, flush) and "
+            "each SQLite checkpoint's."
+        ),
+    ] = False,
 ) -> None:
     """Run the deconfliction server (HTTP API, docs at /docs; live-track feeds if asked)."""
     import uvicorn
@@ -122,6 +129,10 @@ def serve(
     from detente.server.feeds_setup import FeedOptions, build_feeds
     from detente.server.live import LiveTracks
 
+    if timings:
+        from detente.server import timings as write_timings
+
+        write_timings.enable()
     store = _store(db)
     if clock_start is not None:
         try:

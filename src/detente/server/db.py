@@ -28,6 +28,8 @@ from sqlalchemy.engine import make_url
 
 from detente.detect.cells import lock_regions
 
+from . import timings
+
 __all__ = ["Database", "database_url", "driver", "pg_array"]
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -359,13 +361,18 @@ class _Checkpoints:
                     break
             if copied > 0:
                 # The pages the passes copied.
+                began = time.perf_counter()
                 _sync_file(self.path)
+                timings.log_checkpoint(frames, copied, time.perf_counter() - began)
             if frames < self.restart_at:
                 return False
             conn.exec_driver_sql(f"PRAGMA busy_timeout={RESTART_WAIT_MS}")
             try:
+                asked = time.perf_counter()
                 with self.writer:
+                    locked = time.perf_counter()
                     busy = conn.exec_driver_sql("PRAGMA wal_checkpoint(RESTART)").scalar()
+                timings.log_restart(locked - asked, time.perf_counter() - locked, busy == 0)
             finally:
                 conn.exec_driver_sql(f"PRAGMA busy_timeout={BUSY_TIMEOUT_S * 1000}")
             return busy == 0

@@ -26,6 +26,7 @@ from __future__ import annotations
 import itertools
 import logging
 import threading
+import time
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
@@ -40,6 +41,7 @@ from detente.detect import PlanIndex
 from detente.detect.cells import CellKeys, item_cells, query_keys
 from detente.model import Agreement, Conflict, Item, ItemRef
 
+from . import timings
 from .candidates import filed_rows, send_filed_under
 from .db import driver, pg_array
 from .journal import Entry, append
@@ -204,10 +206,13 @@ class Groups:
         # since is checked.
         found: _Pass | None = None
         failed: Exception | None = None
+        # When the pass began and ended, the turn came, the commit ended (`timings`).
+        marks = [time.perf_counter()]
         try:
             found = self._prepare_outside(group)
         except Exception as error:
             failed = error
+        marks.append(time.perf_counter())
         waiting: set[int] = set()
         try:
             if found is None:
@@ -216,6 +221,7 @@ class Groups:
                 # The turn is let go once the group has committed: the next group commits
                 # while this one's commit is written out to disk.
                 self._turn.acquire()
+                marks.append(time.perf_counter())
                 held = True
 
                 def let_go() -> None:
@@ -223,6 +229,7 @@ class Groups:
                     if held:
                         held = False
                         self._turn.release()
+                        marks.append(time.perf_counter())
 
                 try:
                     waiting = self._put_back(group, found.members)
@@ -230,6 +237,15 @@ class Groups:
                     self.commit(found, [p for p in group if id(p) not in waiting], let_go)
                 finally:
                     let_go()
+                if timings.enabled():
+                    began, prepared, turn, committed = marks
+                    timings.log_group(
+                        len(group) - len(waiting),
+                        prepared - began,
+                        turn - prepared,
+                        committed - turn,
+                        time.perf_counter() - committed,
+                    )
         except Exception as error:
             failed = error
         finally:
