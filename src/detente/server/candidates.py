@@ -53,7 +53,8 @@ def send_filed_under(raw: Any, queries: Any) -> Any:
 
 
 def filed_rows(cursor: Any) -> dict[int, Candidate]:
-    """The rows of a cursor from `send_filed_under`, by pk."""
+    """The rows of a driver's cursor on candidates (`send_filed_under`, `FILED_UNDER_SQLITE`),
+    by pk."""
     return {row[0]: Candidate(*row) for row in cursor.fetchall()}
 
 

@@ -433,14 +433,15 @@ class PlanWriter:
         if conn.dialect.name == "postgresql":
             return self._filed_under_postgres(conn, queries)
         found: dict[int, Candidate] = {}
+        raw = driver(conn)
         for grid, keys in keys_by_grid(queries):
             for chunk in _chunks(keys):
                 # Only the cells are constrained, so that the planner walks the cell index
                 # (SQLite without statistics would scan every active item by its end); the
-                # callers check the rest. Straight to the driver: many rows, every write.
+                # callers check the rest. Straight to the driver's cursor: hundreds of rows
+                # a write, as plain tuples.
                 sql = FILED_UNDER_SQLITE.format(keys=", ".join(["?"] * len(chunk)))
-                for row in conn.exec_driver_sql(sql, (grid, *chunk)).fetchall():
-                    found[row[0]] = Candidate(*row)
+                found.update(filed_rows(raw.execute(sql, (grid, *chunk))))
         return found
 
     @staticmethod
