@@ -42,7 +42,14 @@ from .problems import (
 )
 from .store import Store
 
-__all__ = ["MAX_BODY_BYTES", "add_routes"]
+__all__ = [
+    "MAX_BODY_BYTES",
+    "add_routes",
+    "bearer_key",
+    "plan_answer",
+    "plan_changes",
+    "write_in_thread",
+]
 
 #: The largest request body taken, bytes.
 MAX_BODY_BYTES = 32 * 1024 * 1024
@@ -170,7 +177,8 @@ def add_error_handlers(app: FastAPI) -> None:
         )
 
 
-def _bearer(authorization: str | None) -> str:
+def bearer_key(authorization: str | None) -> str:
+    """The key of an `Authorization: Bearer KEY` header."""
     if not authorization or not authorization.lower().startswith("bearer "):
         raise Unauthorized("send your key as 'Authorization: Bearer KEY'")
     return authorization[7:].strip()
@@ -212,7 +220,7 @@ async def current_party(
 ) -> Party:
     """The party whose key the request carries."""
     store: Store = request.app.state.store
-    key = _bearer(authorization)
+    key = bearer_key(authorization)
     found = store.cached_party(key) or await run_in_threadpool(store.party_for_key, key)
     if found is None:
         raise Unauthorized("this key is unknown or revoked")
@@ -221,7 +229,7 @@ async def current_party(
 
 def require_admin(request: Request, authorization: Annotated[str | None, Header()] = None) -> None:
     store: Store = request.app.state.store
-    key = _bearer(authorization)
+    key = bearer_key(authorization)
     if store.is_admin_key(key):
         return
     if store.party_for_key(key) is None:
@@ -232,15 +240,31 @@ def require_admin(request: Request, authorization: Annotated[str | None, Header(
 Caller = Annotated[Party, Depends(current_party)]
 
 
+async def write_in_thread(
+    store: Store, writers: CapacityLimiter, caller: Party, changes: list[Change], source: str
+) -> WriteResult:
+    """`store.write` in one of the writes' threads (`writers`)."""
+    write = functools.partial(store.write, caller, changes, source=source)
+    return await to_thread.run_sync(write, limiter=writers)
+
+
+def plan_answer(result: WriteResult) -> dict[str, Any]:
+    """The answer to `POST /v1/plans`."""
+    return {
+        "dry_run": result.dry_run,
+        "items": result.items,
+        "conflicts": result.conflicts,
+        "resolved": result.resolved,
+    }
+
+
 def add_routes(app: FastAPI, store: Store, live: LiveTracks) -> None:
     """The party and admin routes of `store` and `live` under `/v1`."""
     app.state.store = store
-    writers = CapacityLimiter(WRITE_THREADS)
+    writers = app.state.writers = CapacityLimiter(WRITE_THREADS)
 
     async def written(caller: Party, changes: list[Change], source: str) -> WriteResult:
-        """`store.write` in one of the writes' threads."""
-        write = functools.partial(store.write, caller, changes, source=source)
-        return await to_thread.run_sync(write, limiter=writers)
+        return await write_in_thread(store, writers, caller, changes, source)
 
     v1 = APIRouter(prefix="/v1")
 
@@ -314,7 +338,7 @@ def add_routes(app: FastAPI, store: Store, live: LiveTracks) -> None:
     )
     async def post_plan(request: Request, caller: Caller, dry_run: bool = False) -> dict[str, Any]:
         document = await _json_body(request)
-        changes = _plan_changes(document)
+        changes = plan_changes(document)
         if dry_run:
             # A dry run writes nothing and waits for no group: the shared pool.
             result = await run_in_threadpool(
@@ -322,12 +346,7 @@ def add_routes(app: FastAPI, store: Store, live: LiveTracks) -> None:
             )
         else:
             result = await written(caller, changes, "plan")
-        return {
-            "dry_run": result.dry_run,
-            "items": result.items,
-            "conflicts": result.conflicts,
-            "resolved": result.resolved,
-        }
+        return plan_answer(result)
 
     @v1.get(
         "/conflicts",
@@ -418,7 +437,9 @@ def add_routes(app: FastAPI, store: Store, live: LiveTracks) -> None:
                 raise BadRequest("Last-Event-ID must be an event number")
             start = int(last_event_id)
         return StreamingResponse(
-            _stream(store, caller, _bearer(request.headers.get("authorization")), start, request),
+            _stream(
+                store, caller, bearer_key(request.headers.get("authorization")), start, request
+            ),
             media_type="text/event-stream",
             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
         )
@@ -526,7 +547,8 @@ def _agreement_record(store: Store) -> dict[str, Any]:
     }
 
 
-def _plan_changes(document: Any) -> list[Change]:
+def plan_changes(document: Any) -> list[Change]:
+    """The changes of a plan file (`POST /v1/plans`); `Invalid` if it is not one."""
     if not isinstance(document, dict) or document.get("type") != "FeatureCollection":
         raise Invalid("a plan is a GeoJSON FeatureCollection object")
     features = document.get("features")

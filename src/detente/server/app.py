@@ -18,6 +18,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from detente import __version__
 
 from .api import MAX_BODY_BYTES, add_error_handlers, add_routes, problem_response
+from .fast_plans import PlanFastPath
 from .live import LiveTracks
 from .problems import NotFound, TooLarge
 from .store import Store
@@ -90,6 +91,7 @@ def create_app(
     app.state.live = live
     app.state.services = list(services)
     add_page(app, store, tile_url)
+    app.add_middleware(PlanFastPath, store=store)
     app.add_middleware(BodyLimit)
     return app
 
