@@ -97,3 +97,40 @@ def test_cross_pairs_match_brute_force(
 def test_cell_size_is_bounded_below() -> None:
     with pytest.raises(ValueError, match="cell_m"):
         GridSpec(10.0, 0.0)
+
+
+def faces_one_by_one(boxes: Boxes) -> list[int]:
+    """`Boxes.faces` box by box: face 2a (2a + 1) is reached where some point of the box lies
+    on the positive (negative) side of axis a at least as far out as on each other axis; the
+    point to try takes the farthest value on a and the least |value| on the others."""
+    out = []
+    for lo, hi in zip(boxes.lo.tolist(), boxes.hi.tolist(), strict=True):
+        least = [
+            0.0 if low <= 0 <= high else min(abs(low), abs(high))
+            for low, high in zip(lo, hi, strict=True)
+        ]
+        mask = 0
+        for axis in range(3):
+            bound = max(least[b] for b in range(3) if b != axis)
+            if hi[axis] > 0 and hi[axis] >= bound:
+                mask |= 1 << (2 * axis)
+            if lo[axis] < 0 and -lo[axis] >= bound:
+                mask |= 1 << (2 * axis + 1)
+        out.append(mask)
+    return out
+
+
+@settings(max_examples=60, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), n=st.integers(0, 40), size_m=st.sampled_from([1e3, 3e6]))
+def test_faces_are_those_each_box_reaches(seed: int, n: int, size_m: float) -> None:
+    rng = np.random.default_rng(seed)
+    # Centres near the cube's edges and corners too, where a box reaches several faces.
+    centre = rng.choice([-1.0, 0.0, 1.0], (n, 3)) * 4e6 + rng.normal(0.0, 1e6, (n, 3))
+    half = rng.uniform(0, size_m, (n, 3))
+    zeros = np.zeros(n)
+    boxes = Boxes(centre - half, centre + half, zeros, zeros, zeros, zeros)
+    faces = boxes.faces()
+    assert faces.dtype == np.int64 and len(faces) == n
+    assert faces.tolist() == faces_one_by_one(boxes)
+    # Every box reaches at least one face.
+    assert (faces > 0).all()

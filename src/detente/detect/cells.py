@@ -88,9 +88,10 @@ def item_cells(
             [f for _, f in flights], [k for k, _ in flights], split_length_m(agreement.horizontal_m)
         )
         boxes = pieces.boxes(agreement.horizontal_m / 2, agreement.vertical_m / 2)
+        faces = boxes.faces()
         owner = pieces.owner
         for grid, spec in ((Grid.FLIGHT, STORE_FLIGHT_GRID), (Grid.FLOWN, STORE_AREA_GRID)):
-            cells = file_boxes(boxes, spec)
+            cells = file_boxes(boxes, spec, faces=faces)
             parts.append((owner[cells.ids], grid, cells.keys))
     if areas:
         boxes = area_boxes_of([prepare_area(a) for _, a in areas], agreement)

@@ -179,15 +179,15 @@ class PlanIndex:
             pieces = flight_pieces([f for _, f in flights], owners, self._split_m)
             boxes = pieces.boxes(*margins)
             faces = boxes.faces()
-            cells = file_boxes(boxes, self._flight_grid, id_offset=n_old_pieces)
+            cells = file_boxes(boxes, self._flight_grid, n_old_pieces, faces)
 
         say("preparing areas")
         prepared = [prepare_area(area) for _, area in areas]
         area_boxes = area_boxes_of(prepared, agreement)
         n_old_areas = len(self._areas)
-        area_cells = file_boxes(area_boxes, self._area_grid, id_offset=n_old_areas)
-
         area_faces = area_boxes.faces()
+        area_cells = file_boxes(area_boxes, self._area_grid, n_old_areas, area_faces)
+
         all_faces = np.concatenate([self._piece_faces, faces])
         all_area_faces = np.concatenate([self._area_faces, area_faces])
         all_pieces = Pieces.concat([self._pieces, pieces])

@@ -54,6 +54,11 @@ _FACE_SHIFT = _U_SHIFT + _AXIS_BITS
 _ALT_OFFSET_M = 2_000.0
 _AXIS_OFFSET_M = 7_400_000.0
 # The two in-plane ECEF axes of faces +X, -X, +Y, -Y, +Z, -Z.
+# For each axis, the two others; the face bits of each axis's two sides.
+_FIRST_OTHER = np.array([1, 0, 0])
+_SECOND_OTHER = np.array([2, 2, 1])
+_POSITIVE_BITS = np.array([1 << 0, 1 << 2, 1 << 4], np.int64)
+_NEGATIVE_BITS = np.array([1 << 1, 1 << 3, 1 << 5], np.int64)
 _U_AXIS = np.array([1, 1, 0, 0, 0, 0])
 _V_AXIS = np.array([2, 2, 2, 2, 1, 1])
 
@@ -111,17 +116,19 @@ class Boxes:
         )
 
     def faces(self) -> IntArray:
-        """Bit mask of the cube faces each box reaches (bit f for face f)."""
+        """Bit mask of the cube faces each box reaches (bit f for face f): face 2a (2a + 1)
+        where the box reaches past 0 on axis a, positive (negative) side, at least as far as
+        its least value on each other axis."""
         lo, hi = self.lo, self.hi
-        # The least |value| a box reaches on each axis (0 when it straddles 0).
+        if len(lo) == 0:
+            return np.zeros(0, np.int64)
+        # The least |value| a box reaches on each axis (0 when it straddles 0), and for each
+        # axis the larger of the other two's (all three axes at once: few calls on few boxes).
         least = np.where((lo <= 0) & (hi >= 0), 0.0, np.minimum(np.abs(lo), np.abs(hi)))
-        mask = np.zeros(len(lo), np.int64)
-        for axis in range(3):
-            others = [a for a in range(3) if a != axis]
-            bound = np.maximum(least[:, others[0]], least[:, others[1]])
-            mask |= ((hi[:, axis] > 0) & (hi[:, axis] >= bound)).astype(np.int64) << (2 * axis)
-            mask |= ((lo[:, axis] < 0) & (-lo[:, axis] >= bound)).astype(np.int64) << (2 * axis + 1)
-        return mask
+        bound = np.maximum(least[:, _FIRST_OTHER], least[:, _SECOND_OTHER])
+        positive = (hi > 0) & (hi >= bound)
+        negative = (lo < 0) & (-lo >= bound)
+        return positive @ _POSITIVE_BITS | negative @ _NEGATIVE_BITS
 
 
 @dataclass(slots=True)
@@ -187,11 +194,16 @@ def _lowest_bit(mask: IntArray) -> IntArray:
     return np.log2(low).astype(np.int64)
 
 
-def file_boxes(boxes: Boxes, spec: GridSpec, id_offset: int = 0) -> SortedCells:
-    """File every box under each face cell, time bin and altitude bin it touches."""
+def file_boxes(
+    boxes: Boxes, spec: GridSpec, id_offset: int = 0, faces: IntArray | None = None
+) -> SortedCells:
+    """File every box under each face cell, time bin and altitude bin it touches; `faces`:
+    the boxes' `Boxes.faces`, when already known."""
     if len(boxes) == 0:
         return SortedCells.empty()
-    box, face = np.nonzero((boxes.faces()[:, None] >> np.arange(6)) & 1)
+    if faces is None:
+        faces = boxes.faces()
+    box, face = np.nonzero((faces[:, None] >> np.arange(6)) & 1)
     u, v = _U_AXIS[face], _V_AXIS[face]
     u0 = _cells(boxes.lo[box, u], spec.cell_m)
     v0 = _cells(boxes.lo[box, v], spec.cell_m)
@@ -279,8 +291,8 @@ def cross_pairs(
     """
     if len(query) == 0 or len(target_cells.keys) == 0:
         return []
-    qcells = file_boxes(query, spec)
     query_faces = query.faces()
+    qcells = file_boxes(query, spec, faces=query_faces)
     return [
         partial(
             _pairs_across,

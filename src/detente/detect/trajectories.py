@@ -262,7 +262,8 @@ class PieceCache:
         pieces = self.pieces(flights, owners, max_len_m)
         if not flights or len(flights) > self.size:
             boxes = pieces.boxes(*margins)
-            return pieces, boxes, boxes.faces(), file_boxes(boxes, spec, id_offset)
+            faces = boxes.faces()
+            return pieces, boxes, faces, file_boxes(boxes, spec, id_offset, faces)
         filing = (max_len_m, margins, spec)
         entries = self._filed.get(filing)
         if entries is None:
@@ -305,7 +306,7 @@ class PieceCache:
         pieces = self.pieces(flights, range(len(flights)), max_len_m)
         boxes = pieces.boxes(*margins)
         faces = boxes.faces()
-        cells = file_boxes(boxes, spec)
+        cells = file_boxes(boxes, spec, faces=faces)
         packed = np.column_stack(
             [boxes.lo, boxes.hi, boxes.t0, boxes.t1, boxes.z0, boxes.z1]
         ).reshape(-1, 10)
