@@ -53,12 +53,12 @@ _U_SHIFT = _V_SHIFT + _AXIS_BITS
 _FACE_SHIFT = _U_SHIFT + _AXIS_BITS
 _ALT_OFFSET_M = 2_000.0
 _AXIS_OFFSET_M = 7_400_000.0
-# The two in-plane ECEF axes of faces +X, -X, +Y, -Y, +Z, -Z.
 # For each axis, the two others; the face bits of each axis's two sides.
 _FIRST_OTHER = np.array([1, 0, 0])
 _SECOND_OTHER = np.array([2, 2, 1])
 _POSITIVE_BITS = np.array([1 << 0, 1 << 2, 1 << 4], np.int64)
 _NEGATIVE_BITS = np.array([1 << 1, 1 << 3, 1 << 5], np.int64)
+# The two in-plane ECEF axes of faces +X, -X, +Y, -Y, +Z, -Z.
 _U_AXIS = np.array([1, 1, 0, 0, 0, 0])
 _V_AXIS = np.array([2, 2, 2, 2, 1, 1])
 
