@@ -164,3 +164,38 @@ def test_migration_0004_drops_the_cells_foreign_key_both_ways(store_url: str) ->
     answer = store.write(blue, [Change("b-1", flight("b-1"))], source="t")
     assert len(answer.conflicts) == 1
     store.close()
+
+
+def _cells_table_sql(store: Store) -> str | None:
+    """SQLite's definition of the cells table (None on PostgreSQL)."""
+    if not store.db.is_sqlite:
+        return None
+    with store.db.engine.connect() as conn:
+        return str(
+            conn.exec_driver_sql("SELECT sql FROM sqlite_schema WHERE name = 'cells'").scalar()
+        )
+
+
+def test_migration_0006_files_sqlites_cells_without_rowid_both_ways(store_url: str) -> None:
+    """On SQLite the cells become the B-tree of their key and back, their rows kept each way,
+    the candidates found through them; a row filed twice is refused. PostgreSQL's stay."""
+    store = Store(store_url, clock=Clock(start=DAY)).migrate()
+    blue, red = store.add_party("blue")[0], store.add_party("red")[0]
+    store.write(red, [Change("r-1", crossing_flight("r-1"))], source="t")
+    current = _filed(store)
+    assert len(current) > 10
+    sql = _cells_table_sql(store)
+    assert sql is None or ("WITHOUT ROWID" in sql and "PRIMARY KEY" in sql)
+    _migrate_to(store, "0005")
+    sql = _cells_table_sql(store)
+    assert sql is None or "WITHOUT ROWID" not in sql
+    assert _filed(store) == current
+    _migrate_to(store, "head")
+    assert _filed(store) == current
+    if store.db.is_sqlite:
+        pk, grid, key = current[0]
+        with pytest.raises(IntegrityError), store.db.engine.begin() as conn:
+            conn.execute(insert(cells).values(grid=grid, key=key, item_pk=pk))
+    answer = store.write(blue, [Change("b-1", flight("b-1"))], source="t")
+    assert len(answer.conflicts) == 1
+    store.close()

@@ -19,6 +19,7 @@ from sqlalchemy import (
     Index,
     Integer,
     MetaData,
+    PrimaryKeyConstraint,
     SmallInteger,
     String,
     Table,
@@ -93,7 +94,7 @@ item_versions = Table(
 )
 
 #: Indexes made on one backend only (`Index.ddl_if`), by name: the backend's.
-DIALECT_INDEXES = {"cells_grid_key_item": "sqlite", "cells_grid_key": "postgresql"}
+DIALECT_INDEXES = {"cells_grid_key": "postgresql"}
 
 
 def declared_on(dialect: str) -> Callable[..., bool]:
@@ -114,13 +115,14 @@ cells = Table(
     Column("grid", SmallInteger, nullable=False),
     Column("key", BigInteger, nullable=False),
     Column("item_pk", RowId, nullable=False),
-    # SQLite: covering, a lookup by cell finds its items in the index alone. PostgreSQL: on
-    # the cell alone, so that the rows of a cell share an entry (migration 0005).
-    Index("cells_grid_key_item", "grid", "key", "item_pk").ddl_if(
-        dialect=DIALECT_INDEXES["cells_grid_key_item"]
-    ),
+    # SQLite: the rows are the B-tree of `(grid, key, item_pk)` itself (WITHOUT ROWID, migration
+    # 0006), so that a lookup by cell finds its items there and a row written or deleted
+    # changes two B-trees (this one and `cells_item`), not three. PostgreSQL: a heap, indexed
+    # on the cell alone so that the rows of a cell share an entry (migration 0005).
+    PrimaryKeyConstraint("grid", "key", "item_pk", name="cells_pkey").ddl_if(dialect="sqlite"),
     Index("cells_grid_key", "grid", "key").ddl_if(dialect=DIALECT_INDEXES["cells_grid_key"]),
     Index("cells_item", "item_pk"),
+    sqlite_with_rowid=False,
 )
 
 # A conflict between two items (the engine's `a` and `b`); `a_view`/`b_view` are what the
