@@ -1,5 +1,5 @@
 """The store's tables (SQLAlchemy Core), the same on SQLite and PostgreSQL but for the cell
-index's B-tree (`DIALECT_INDEXES`).
+index's B-trees (`DIALECT_INDEXES`; on SQLite the cells are a table keyed by their columns).
 
 Times are epoch seconds (floats); documents are JSON text. `log` is append-only: rows are
 inserted, never updated or deleted. The migrations in `migrations/` create exactly these tables.
