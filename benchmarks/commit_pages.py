@@ -1,7 +1,7 @@
 """The pages a group of plans writes to SQLite's log, by B-tree, under each layout of the store.
 
     python -m benchmarks.commit_pages --reuse /tmp/stores [--items 50000] [--seed 1]
-        [--requests 1000] [--size 5] [--layouts 0005,head]
+        [--requests 600] [--size 5] [--layouts 0005,head]
 
 It takes the SQLite store that `benchmarks.server_load --backend sqlite --reuse FOLDER` saved
 (run that once first) and, for each layout (an Alembic revision), copies it, migrates the copy
@@ -28,8 +28,7 @@ from pathlib import Path
 from alembic import command
 from alembic.config import Config
 
-from benchmarks.pass_alone import NOW, requests_of
-from benchmarks.server_load import SavedStore
+from benchmarks.pass_alone import NOW, requests_of, saved_sqlite, store_arguments
 from detente.server import db as store_db
 from detente.server.db import MIGRATIONS
 from detente.server.groups import _Pending
@@ -95,19 +94,12 @@ def replay(path: str, args: argparse.Namespace) -> tuple[collections.Counter[str
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--reuse", type=Path, required=True, help="server_load's --reuse folder")
-    parser.add_argument("--items", type=int, default=50_000)
-    parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--requests", type=int, default=1_000)
+    store_arguments(parser)
+    parser.add_argument("--requests", type=int, default=600)
     parser.add_argument("--size", type=int, default=5, help="requests a group")
     parser.add_argument("--layouts", default="0005,head", help="Alembic revisions, in turn")
     args = parser.parse_args()
-    saved = SavedStore(args.reuse, "sqlite", args.items, args.seed, "")
-    if not (args.reuse / f"{saved.name}.db").exists():
-        raise SystemExit(
-            f"no saved SQLite store in {args.reuse}: run benchmarks.server_load --backend sqlite"
-            f" --items {args.items} --seed {args.seed} --reuse {args.reuse} first"
-        )
+    saved = saved_sqlite(args)
     # The log keeps every frame written: no checkpoint thread copies and restarts it.
     store_db._Checkpoints.start = lambda self: None  # type: ignore[method-assign]
     for revision in args.layouts.split(","):

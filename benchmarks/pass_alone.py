@@ -72,20 +72,31 @@ def passes(
     return 1000 * read_s / n, 1000 * detect_s / n, candidates / n
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def store_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options that name `server_load`'s saved SQLite store."""
     parser.add_argument("--reuse", type=Path, required=True, help="server_load's --reuse folder")
     parser.add_argument("--items", type=int, default=50_000)
     parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--requests", type=int, default=600)
-    parser.add_argument("--sizes", default="1,3,8")
-    args = parser.parse_args()
+
+
+def saved_sqlite(args: argparse.Namespace) -> SavedStore:
+    """`server_load`'s saved SQLite store named by `store_arguments`; exits if there is none."""
     saved = SavedStore(args.reuse, "sqlite", args.items, args.seed, "")
     if not (args.reuse / f"{saved.name}.db").exists():
         raise SystemExit(
             f"no saved SQLite store in {args.reuse}: run benchmarks.server_load --backend sqlite"
             f" --items {args.items} --seed {args.seed} --reuse {args.reuse} first"
         )
+    return saved
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    store_arguments(parser)
+    parser.add_argument("--requests", type=int, default=600)
+    parser.add_argument("--sizes", default="1,3,8")
+    args = parser.parse_args()
+    saved = saved_sqlite(args)
     with tempfile.TemporaryDirectory() as folder:
         path = str(Path(folder) / "store.db")
         saved.restore(path)
