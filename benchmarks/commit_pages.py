@@ -28,7 +28,7 @@ from pathlib import Path
 from alembic import command
 from alembic.config import Config
 
-from benchmarks.pass_alone import NOW, requests_of, saved_sqlite, store_arguments
+from benchmarks.pass_alone import NOW, requests_of, saved_store, store_arguments
 from detente.server import db as store_db
 from detente.server.db import MIGRATIONS
 from detente.server.groups import _Pending
@@ -99,7 +99,7 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=5, help="requests a group")
     parser.add_argument("--layouts", default="0005,head", help="Alembic revisions, in turn")
     args = parser.parse_args()
-    saved = saved_sqlite(args)
+    saved = saved_store(args)
     # The log keeps every frame written: no checkpoint thread copies and restarts it.
     store_db._Checkpoints.start = lambda self: None  # type: ignore[method-assign]
     for revision in args.layouts.split(","):

@@ -1,28 +1,34 @@
 """The engine's pass of a group of writes alone, by group size: what it costs a group and a
 request.
 
-    python -m benchmarks.pass_alone --reuse /tmp/stores [--items 50000] [--seed 1]
-        [--requests 600] [--sizes 1,3,8]
+    python -m benchmarks.pass_alone --reuse /tmp/stores [--backend sqlite|postgresql]
+        [--items 50000] [--seed 1] [--requests 600] [--sizes 1,3,8]
 
-It takes the SQLite store that `benchmarks.server_load --backend sqlite --reuse FOLDER` saved
-(run that once first), copies it, warms a `Store` as the pass process does
-(`Store.warm(file_pieces=True)`) and makes the passes of the load's first revisions (the same
-kind of plans as `server_load --plans revise`), in groups of each size: `Groups.read`, then
-`Groups.detect`, nothing written. The first half of the requests warms the caches, the second
-is timed. From the per-request times t_n and t_m of two sizes n < m, a request's own share
-is about v = (m t_m - n t_n) / (m - n) and a group's F = n (t_n - v): see `docs/benchmarks.md`.
+It takes the store that `benchmarks.server_load --backend BACKEND --reuse FOLDER` saved (run that
+once first: a SQLite file, or a PostgreSQL template), copies it, warms a `Store` as the pass
+process does (`Store.warm(file_pieces=True)`) and makes the passes of the load's first revisions
+(the same kind of plans as `server_load --plans revise`), in groups of each size: `Groups.read`,
+then `Groups.detect`, nothing written. The first half of the requests warms the caches, the second
+is timed. From the per-request times t_n and t_m of two sizes n < m, a request's own share is about
+v = (m t_m - n t_n) / (m - n) and a group's F = n (t_n - v): see `docs/benchmarks.md`.
 """
 
 from __future__ import annotations
 
 import argparse
 import gc
-import tempfile
 import time
 from pathlib import Path
 
 from benchmarks import scenario
-from benchmarks.server_load import SavedStore, as_revisions, plain, submission_plans
+from benchmarks.server_load import (
+    PG_ADMIN,
+    SavedStore,
+    as_revisions,
+    fresh_store,
+    plain,
+    submission_plans,
+)
 from detente.interop import parse_plan
 from detente.model import Item
 from detente.server.groups import _Pending
@@ -73,19 +79,20 @@ def passes(
 
 
 def store_arguments(parser: argparse.ArgumentParser) -> None:
-    """The options that name `server_load`'s saved SQLite store."""
+    """The options that name `server_load`'s saved store."""
     parser.add_argument("--reuse", type=Path, required=True, help="server_load's --reuse folder")
     parser.add_argument("--items", type=int, default=50_000)
     parser.add_argument("--seed", type=int, default=1)
 
 
-def saved_sqlite(args: argparse.Namespace) -> SavedStore:
-    """`server_load`'s saved SQLite store named by `store_arguments`; exits if there is none."""
-    saved = SavedStore(args.reuse, "sqlite", args.items, args.seed, "")
-    if not (args.reuse / f"{saved.name}.db").exists():
+def saved_store(args: argparse.Namespace, backend: str = "sqlite") -> SavedStore:
+    """`server_load`'s saved store of `backend` named by `store_arguments` (and `--pg-admin`);
+    exits if there is none."""
+    saved = SavedStore(args.reuse, backend, args.items, args.seed, getattr(args, "pg_admin", ""))
+    if not saved.keys_file.exists():
         raise SystemExit(
-            f"no saved SQLite store in {args.reuse}: run benchmarks.server_load --backend sqlite"
-            f" --items {args.items} --seed {args.seed} --reuse {args.reuse} first"
+            f"no saved {backend} store in {args.reuse}: run benchmarks.server_load --backend"
+            f" {backend} --items {args.items} --seed {args.seed} --reuse {args.reuse} first"
         )
     return saved
 
@@ -93,14 +100,14 @@ def saved_sqlite(args: argparse.Namespace) -> SavedStore:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     store_arguments(parser)
+    parser.add_argument("--backend", choices=["sqlite", "postgresql"], default="sqlite")
+    parser.add_argument("--pg-admin", default=PG_ADMIN, help="PostgreSQL server (trust auth)")
     parser.add_argument("--requests", type=int, default=600)
     parser.add_argument("--sizes", default="1,3,8")
     args = parser.parse_args()
-    saved = saved_sqlite(args)
-    with tempfile.TemporaryDirectory() as folder:
-        path = str(Path(folder) / "store.db")
-        saved.restore(path)
-        store = Store(path)
+    saved = saved_store(args, args.backend)
+    with fresh_store(args.backend, args.pg_admin, saved) as (url, _keys):
+        store = Store(url)
         began = time.perf_counter()
         warmed = store.warm(file_pieces=True)
         print(f"{warmed} items warmed in {time.perf_counter() - began:.1f} s")
