@@ -85,10 +85,12 @@ def store_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=1)
 
 
-def saved_store(args: argparse.Namespace, backend: str = "sqlite") -> SavedStore:
-    """`server_load`'s saved store of `backend` named by `store_arguments` (and `--pg-admin`);
-    exits if there is none."""
-    saved = SavedStore(args.reuse, backend, args.items, args.seed, getattr(args, "pg_admin", ""))
+def saved_store(
+    args: argparse.Namespace, backend: str = "sqlite", pg_admin: str = ""
+) -> SavedStore:
+    """`server_load`'s saved store of `backend` (on the PostgreSQL server `pg_admin`) named by
+    `store_arguments`; exits if there is none."""
+    saved = SavedStore(args.reuse, backend, args.items, args.seed, pg_admin)
     if not saved.keys_file.exists():
         raise SystemExit(
             f"no saved {backend} store in {args.reuse}: run benchmarks.server_load --backend"
@@ -105,7 +107,7 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=600)
     parser.add_argument("--sizes", default="1,3,8")
     args = parser.parse_args()
-    saved = saved_store(args, args.backend)
+    saved = saved_store(args, args.backend, args.pg_admin)
     with fresh_store(args.backend, args.pg_admin, saved) as (url, _keys):
         store = Store(url)
         began = time.perf_counter()
