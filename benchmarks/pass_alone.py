@@ -67,7 +67,7 @@ def passes(
         group = [_Pending(p, c, list(i), NOW) for p, c, i in requests[first : first + size]]
         began = time.perf_counter()
         with store.db.reading() as conn:
-            found = groups.read(conn, group)
+            found = groups.read(conn, group, last=True)
         read = time.perf_counter()
         assert found is not None
         groups.detect(found)

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from detente.server.clock import Clock
+from detente.server.db import driver
 from detente.server.groups import _Pending
 from detente.server.parties import Party
 from detente.server.plans import Change
@@ -99,6 +100,43 @@ def test_a_pass_catches_up_with_what_was_written_meanwhile(
     assert _open_pairs(store, red) == {("r-kept", "blue"), ("r-new", "blue")}
 
 
+def test_a_read_that_ends_its_transaction_reads_what_the_transaction_would(
+    store: Store, parties: tuple[Party, Party]
+) -> None:
+    """A pass's read whose transaction ends with it (`last`) finds the same members,
+    candidates and conflicts; on PostgreSQL the transaction has ended in the read's round trip
+    (nothing is left open for the commit to end), and the connection is used again as usual."""
+    blue, red = parties
+    _write(store, red, crossing_flight("r-1"), distant_flight("r-far"))
+    stored = _write(store, blue, flight("b-1"))
+    groups = store.writer.groups
+    passes = []
+    for last in (False, True):
+        group = [
+            _pending(store, blue, flight("b-1"), if_match=stored.items[0]["version"]),
+            _pending(store, blue, flight("b-2")),
+        ]
+        with store.db.reading() as conn:
+            found = groups.read(conn, group, last=last)
+            if conn.dialect.name == "postgresql":
+                from psycopg.pq import TransactionStatus
+
+                status = driver(conn).pgconn.transaction_status
+                assert (status == TransactionStatus.IDLE) is last
+        assert found is not None
+        groups.detect(found)
+        passes.append(found)
+    plain, ended = passes
+    assert [p.changes[0].item_id for p in ended.members] == ["b-1", "b-2"]
+    assert ended.replaced == plain.replaced and len(ended.replaced) == 1
+    assert sorted(ended.rows) == sorted(plain.rows) and ended.since == plain.since
+    assert [(c.a, c.b) for c in ended.conflicts] == [(c.a, c.b) for c in plain.conflicts]
+    assert len(ended.conflicts) == 2
+    # The connection serves the next transaction.
+    with store.db.reading() as conn:
+        assert groups.read(conn, [_pending(store, blue, flight("b-3"))], last=True) is not None
+
+
 def test_groups_committed_meanwhile_are_caught_up_from_memory(
     store: Store, parties: tuple[Party, Party], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -123,6 +161,41 @@ def test_groups_committed_meanwhile_are_caught_up_from_memory(
     assert [c["other"]["party"] for c in pending.result.conflicts] == ["red", "red"]
     # b-1's two conflicts, and b-own's with the same red flights.
     assert _open_by_other(store, blue) == ["r-new", "r-new", "r-old", "r-old"]
+
+
+def test_a_group_replacing_items_reads_their_open_conflicts_with_its_locks(
+    store: Store, parties: tuple[Party, Party], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On PostgreSQL the open conflicts of the items a group replaces come in the round trip
+    that takes its locks (SQLite reads them in the transaction); either way one is resolved
+    and the other kept, as a write alone would."""
+    blue, red = parties
+    _write(store, red, crossing_flight("r-1"))
+    b1 = _write(store, blue, flight("b-1")).items[0]["version"]
+    b2 = _write(store, blue, flight("b-2")).items[0]["version"]
+    assert _open_by_other(store, blue) == ["r-1", "r-1"]
+    groups = store.writer.groups
+    away = _pending(store, blue, distant_flight("b-1"), if_match=b1)
+    same = _pending(store, blue, flight("b-2"), if_match=b2)
+    with store.db.reading() as conn:
+        found = groups.read(conn, [away, same], last=True)
+    assert found is not None and len(found.replaced) == 2
+    groups.detect(found)
+    calls: list[list[int]] = []
+    open_conflicts = store.writer._open_conflicts
+
+    def counted(conn, pks):
+        calls.append(sorted(pks))
+        return open_conflicts(conn, pks)
+
+    monkeypatch.setattr(store.writer, "_open_conflicts", counted)
+    groups.commit(found, [away, same])
+    assert away.result is not None and same.result is not None
+    assert len(away.result.resolved) == 1 and away.result.conflicts == []
+    assert same.result.resolved == [] and len(same.result.conflicts) == 1
+    assert _open_by_other(store, blue) == ["r-1"]
+    replaced = sorted(pk for pk, _ in found.replaced.values())
+    assert calls == ([] if not store.db.is_sqlite else [replaced])
 
 
 def test_replacements_committed_meanwhile_are_caught_up_from_memory(
@@ -307,9 +380,9 @@ def _hold_commit_of_b1(
             assert release.wait(30)
         return commit(found, group, then)
 
-    def recorded_read(conn, group):
+    def recorded_read(conn, group, last=False):
         read_ids.append({c.item_id for p in group for c in p.changes})
-        return read(conn, group)
+        return read(conn, group, last)
 
     monkeypatch.setattr(groups, "commit", held_commit)
     monkeypatch.setattr(groups, "read", recorded_read)

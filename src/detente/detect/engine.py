@@ -152,6 +152,14 @@ class PlanIndex:
         self._refs.update(zip(keys, range(base, base + len(keys)), strict=True))
         return conflicts
 
+    def prefile(self, items: Sequence[Item], kept: PieceCache) -> None:
+        """Split and file the flights of `items` in `kept` as `add` would, without adding them:
+        `add(items, kept=kept)` then finds them filed. (A store's pass does it while the store
+        looks up their candidates.)"""
+        flights = [item for item in items if isinstance(item, Flight)]
+        margins = (self.agreement.horizontal_m / 2, self.agreement.vertical_m / 2)
+        kept.file(flights, self._split_m, margins, self._flight_grid)
+
     # -- the work -------------------------------------------------------------------------
 
     def _check_new(

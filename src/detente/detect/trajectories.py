@@ -264,6 +264,40 @@ class PieceCache:
             boxes = pieces.boxes(*margins)
             faces = boxes.faces()
             return pieces, boxes, faces, file_boxes(boxes, spec, id_offset, faces)
+        got = self._entries(flights, max_len_m, margins, spec)
+        table = np.concatenate([e.boxes for e in got])
+        boxes = Boxes(
+            table[:, 0:3], table[:, 3:6], table[:, 6], table[:, 7], table[:, 8], table[:, 9]
+        )
+        faces = np.concatenate([e.faces for e in got])
+        # Each flight's box ids moved past the boxes of the flights before it.
+        first = np.cumsum([id_offset, *(len(e.faces) for e in got[:-1])])
+        keys = np.concatenate([e.keys for e in got])
+        ids = np.concatenate([e.ids for e in got]) + np.repeat(first, [len(e.ids) for e in got])
+        # Stable: equal keys keep the order of their boxes, as `file_boxes` gives them.
+        order = np.argsort(keys, kind="stable")
+        return pieces, boxes, faces, SortedCells(keys[order], ids[order])
+
+    def file(
+        self,
+        flights: Sequence[Flight],
+        max_len_m: float,
+        margins: tuple[float, float],
+        spec: GridSpec,
+    ) -> None:
+        """File the flights as `filed` does, and keep them (a later `filed` of them then only
+        gathers what is kept)."""
+        if flights and len(flights) <= self.size:
+            self._entries(flights, max_len_m, margins, spec)
+
+    def _entries(
+        self,
+        flights: Sequence[Flight],
+        max_len_m: float,
+        margins: tuple[float, float],
+        spec: GridSpec,
+    ) -> list[_FiledFlight]:
+        """Each flight's entry under the filing, made and kept where missing."""
         filing = (max_len_m, margins, spec)
         entries = self._filed.get(filing)
         if entries is None:
@@ -281,19 +315,7 @@ class PieceCache:
                     entries[id(flights[k])] = kept[k] = entry
                 while len(entries) > self.size:
                     del entries[next(iter(entries))]
-        got = [entry for entry in kept if entry is not None]
-        table = np.concatenate([e.boxes for e in got])
-        boxes = Boxes(
-            table[:, 0:3], table[:, 3:6], table[:, 6], table[:, 7], table[:, 8], table[:, 9]
-        )
-        faces = np.concatenate([e.faces for e in got])
-        # Each flight's box ids moved past the boxes of the flights before it.
-        first = np.cumsum([id_offset, *(len(e.faces) for e in got[:-1])])
-        keys = np.concatenate([e.keys for e in got])
-        ids = np.concatenate([e.ids for e in got]) + np.repeat(first, [len(e.ids) for e in got])
-        # Stable: equal keys keep the order of their boxes, as `file_boxes` gives them.
-        order = np.argsort(keys, kind="stable")
-        return pieces, boxes, faces, SortedCells(keys[order], ids[order])
+        return [entry for entry in kept if entry is not None]
 
     def _file(
         self,

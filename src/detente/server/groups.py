@@ -298,7 +298,7 @@ class Groups:
                 process, self.process = self.process, None
                 process.close()
         with self.writer.db.reading() as conn:
-            found = self.read(conn, group)
+            found = self.read(conn, group, last=True)
         if found is not None:
             self.detect(found)
         return found
@@ -310,12 +310,13 @@ class Groups:
             self.detect(found)
         return found
 
-    def read(self, conn: Connection, group: list[_Pending]) -> _Pass | None:
+    def read(self, conn: Connection, group: list[_Pending], last: bool = False) -> _Pass | None:
         """What the group's pass reads from the store, its conflicts not yet found (`detect`
         finds them once the read has ended: SQLite restarts its log only when no reader is in
-        it); None when no request is left."""
+        it); None when no request is left. `last`: `conn`'s transaction only reads, and ends
+        with this read (PostgreSQL ends it in the read's round trip)."""
         if conn.dialect.name == "postgresql":
-            return self._read_at_once(conn, group)
+            return self._read_at_once(conn, group, last)
         since, agreement_text = conn.exec_driver_sql(_HEAD).one()
         agreement = agreement_of(agreement_text)
         members, replaced = _admitted(group, self._stored_rows(conn, group))
@@ -339,7 +340,7 @@ class Groups:
             int(since), agreement, members, cell_rows, queries, rows, dict(stored), [], replaced
         )
 
-    def _read_at_once(self, conn: Connection, group: list[_Pending]) -> _Pass | None:
+    def _read_at_once(self, conn: Connection, group: list[_Pending], last: bool) -> _Pass | None:
         """`read` on PostgreSQL in one round trip: the log's end, the agreement, the group's
         ids already stored and the items filed under the cells of every request, under the
         agreement last seen (read again in the rare case it changed). A request left out
@@ -360,6 +361,15 @@ class Groups:
             # more locks at most), locked at commit with the group's own.
             old = raw.execute(_STORED_CELLS, ids) if replacing else None
             filed = send_filed_under(raw, queries)
+            if last:
+                # Each statement reads what was committed before it (read committed), so
+                # ending the transaction here changes no answer; it saves the commit's trip.
+                raw.execute("COMMIT")
+            # The statements are on their way: the engine's filing of the group's flights,
+            # which needs no answer, is done while PostgreSQL runs them.
+            PlanIndex(agreement, workers=1).prefile(
+                [item for pending in group for item in pending.items], self.writer.pieces
+            )
             since, agreement_text = head.fetchone()
             stored_rows = {
                 (int(party), item_id): (int(pk), int(version), status)
@@ -429,9 +439,16 @@ class Groups:
         cell_rows = found.cell_rows
         locked = list(zip(cell_rows.grid.tolist(), cell_rows.key.tolist(), strict=True))
         locked += found.old_cells
-        # PostgreSQL: the log since the pass is read in the round trip that takes the locks.
+        # PostgreSQL: the log since the pass and the open conflicts of the items replaced are
+        # read in the round trip that takes the locks.
         since: list[Any] = []
+        replaced_pks = [pk for pk, _ in found.replaced.values()]
         stored: _Stored | None = None
+
+        def read_when_locked(raw: Any) -> None:
+            since.append(raw.execute(_LOG_SINCE, _log_since(found)))
+            if replaced_pks:
+                since.append(self.writer.send_open_conflicts(raw, replaced_pks))
 
         def committed() -> None:
             # Kept for the next groups' catch-up as soon as others can see it (they need not
@@ -444,11 +461,12 @@ class Groups:
         try:
             with db.writing(
                 cells=locked,
-                rows=[pk for pk, _ in found.replaced.values()],
-                then=lambda raw: since.append(raw.execute(_LOG_SINCE, _log_since(found))),
+                rows=replaced_pks,
+                then=read_when_locked,
                 committed=committed,
             ) as conn:
-                stored = self._store(conn, found, group, since[0].fetchall() if since else None)
+                read = [cursor.fetchall() for cursor in since]
+                stored = self._store(conn, found, group, *read)
         except Exception:
             if stored is not None:
                 # Committed, maybe, and perhaps not on disk: its log numbers may come again.
@@ -464,11 +482,17 @@ class Groups:
         self._answer(stored)
 
     def _store(
-        self, conn: Connection, found: _Pass, group: list[_Pending], since: Sequence[Any] | None
+        self,
+        conn: Connection,
+        found: _Pass,
+        group: list[_Pending],
+        since: Sequence[Any] | None = None,
+        open_rows: list[Any] | None = None,
     ) -> _Stored | None:
         """Write the group in the transaction of `conn` (its locks held), caught up with what
-        was written since its pass (the log's entries `since`, when already read); None when
-        no request is left to write."""
+        was written since its pass (the log's entries `since`, and the open conflicts of the
+        items it replaces `open_rows`, when already read); None when no request is left to
+        write."""
         writer, db = self.writer, self.writer.db
         if not self._catch_up(conn, found, since):
             # Too much changed (a new agreement, an id of the group taken): again, locked.
@@ -476,7 +500,7 @@ class Groups:
             again = self.prepare(conn, group)
             if again is None:
                 return None
-            found = again
+            found, open_rows = again, None
         members, agreement, cell_rows = found.members, found.agreement, found.cell_rows
         conflicts = found.conflicts
         met = {ref for c in conflicts for ref in (c.a, c.b)}
@@ -491,11 +515,15 @@ class Groups:
         # Read before the pipeline (where nothing may be read but through the driver): the
         # open conflicts of the items replaced, and the parties met.
         replaced_pks = sorted(pk for pk, _ in found.replaced.values())
-        existing = writer._open_conflicts(conn, replaced_pks) if replaced_pks else []
+        existing = open_rows
+        if existing is None:
+            existing = writer._open_conflicts(conn, replaced_pks) if replaced_pks else []
         writer._party_ids(conn, {ref.party for ref in met})
-        pks, values = self._store_items(conn, members, found.replaced)
+        pks, values, changed = self._store_items(conn, members, found.replaced)
         versions_written = [v["version"] for v in values]
         with db.pipeline(conn):
+            if changed:
+                conn.execute(_UPDATE_REPLACED, changed)
             self._store_versions(conn, pks, values)
             if replaced_pks:
                 conn.execute(_DELETE_CELLS, {"pks": replaced_pks})
@@ -741,9 +769,10 @@ class Groups:
     @staticmethod
     def _store_items(
         conn: Connection, members: list[_Pending], replaced: Replaced
-    ) -> tuple[list[int], list[dict[str, Any]]]:
-        """Insert the group's new items and the new versions of those it replaces; the keys
-        of all, in order, and their rows."""
+    ) -> tuple[list[int], list[dict[str, Any]], list[dict[str, Any]]]:
+        """Insert the group's new items; the keys of all, in order, their rows, and the
+        parameters of `_UPDATE_REPLACED` that write the new versions of those it replaces
+        (sent by the caller, with the group's other writes)."""
         values = []
         keys: list[int | None] = []
         for p in members:
@@ -770,9 +799,7 @@ class Groups:
             for v, key in zip(values, keys, strict=True)
             if key is not None
         ]
-        if changed:
-            conn.execute(_UPDATE_REPLACED, changed)
-        return [next(new_pks) if key is None else key for key in keys], values
+        return [next(new_pks) if key is None else key for key in keys], values, changed
 
     @staticmethod
     def _store_versions(conn: Connection, pks: list[int], values: list[dict[str, Any]]) -> None:

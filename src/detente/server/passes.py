@@ -207,7 +207,7 @@ def _prepare(
         for party, ids, versions, items, now, number in requests
     ]
     with _groups.writer.db.reading() as conn:
-        found = _groups.read(conn, group)
+        found = _groups.read(conn, group, last=True)
     if found is None:
         return None, []
     _groups.detect(found)

@@ -495,6 +495,16 @@ class PlanWriter:
         return list(rows.values())
 
     @staticmethod
+    def send_open_conflicts(raw: Any, pks: Iterable[int]) -> Any:
+        """PostgreSQL: send the query of `_open_conflicts` on the driver's connection `raw` (in
+        a pipeline, say); its cursor, whose rows name their columns as `_open_conflicts`'s."""
+        from psycopg.rows import namedtuple_row
+
+        cursor = raw.cursor(row_factory=namedtuple_row)
+        cursor.execute(_OPEN_CONFLICTS_POSTGRES, (pg_array(sorted(pks)),) * 2)
+        return cursor
+
+    @staticmethod
     def _pk_of(
         party: Party, touched: Sequence[_Touched], candidates: Sequence[tuple[int, Item]]
     ) -> dict[ItemRef, int]:
