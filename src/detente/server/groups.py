@@ -513,7 +513,7 @@ class Groups:
         )
         versions = {pk: int(found.rows[pk].version) for pk, _ in known.values()}
         # Read before the pipeline (where nothing may be read but through the driver): the
-        # open conflicts of the items replaced, and the parties met.
+        # open conflicts of the items replaced (unless read with the locks), and the parties met.
         replaced_pks = sorted(pk for pk, _ in found.replaced.values())
         existing = open_rows
         if existing is None:
