@@ -91,7 +91,7 @@ def saved_store(
     """`server_load`'s saved store of `backend` (on the PostgreSQL server `pg_admin`) named by
     `store_arguments`; exits if there is none."""
     saved = SavedStore(args.reuse, backend, args.items, args.seed, pg_admin)
-    if not saved.keys_file.exists():
+    if not saved.keys():
         raise SystemExit(
             f"no saved {backend} store in {args.reuse}: run benchmarks.server_load --backend"
             f" {backend} --items {args.items} --seed {args.seed} --reuse {args.reuse} first"

@@ -220,7 +220,21 @@ class SavedStore:
         return self.folder / f"{self.name}.keys.json"
 
     def keys(self) -> dict[str, str]:
-        return orjson.loads(self.keys_file.read_bytes()) if self.keys_file.exists() else {}
+        """The parties' keys of the saved store; none when it is not there (its keys file
+        kept, say, after its PostgreSQL template was dropped)."""
+        if not self.keys_file.exists() or not self._store_exists():
+            return {}
+        keys: dict[str, str] = orjson.loads(self.keys_file.read_bytes())
+        return keys
+
+    def _store_exists(self) -> bool:
+        if self.backend == "sqlite":
+            return (self.folder / f"{self.name}.db").exists()
+        import psycopg
+
+        with psycopg.connect(f"{self.pg_admin}/postgres", autocommit=True) as admin:
+            found = admin.execute("SELECT 1 FROM pg_database WHERE datname = %s", (self.name,))
+            return found.fetchone() is not None
 
     def restore(self, target: str) -> None:
         if self.backend == "sqlite":
