@@ -347,13 +347,18 @@ def test_incremental_adds_agree_with_one_check(
     assert _keys(together) == _keys(detente.check(items, agreement))
 
 
+def _stored_and_new(items: list[Item], data) -> tuple[list[Item], set, list[Item]]:
+    """Items drawn as stored, their references, and the other items (new)."""
+    stored = data.draw(st.lists(st.sampled_from(items), unique_by=lambda i: i.ref), label="stored")
+    chosen = {i.ref for i in stored}
+    return stored, chosen, [i for i in items if i.ref not in chosen]
+
+
 @given(scenarios(), st.data())
 def test_kept_pieces_give_the_same_conflicts(scenario: tuple[list[Item], Agreement], data) -> None:
     # Stored items come back pass after pass: their pieces, split once, are reused.
     items, agreement = scenario
-    stored = data.draw(st.lists(st.sampled_from(items), unique_by=lambda i: i.ref), label="stored")
-    chosen = {i.ref for i in stored}
-    new = [i for i in items if i.ref not in chosen]
+    stored, chosen, new = _stored_and_new(items, data)
     kept = PieceCache(size=data.draw(st.integers(1, 8), label="size"))
     expected = _keys(detente.check(items, agreement))
     for _ in range(2):
@@ -366,6 +371,36 @@ def test_kept_pieces_give_the_same_conflicts(scenario: tuple[list[Item], Agreeme
             k for k in expected if (k[1] in chosen) != (k[2] in chosen)
         }
     assert len(kept) <= kept.size
+
+
+@given(scenarios(), st.data())
+def test_flights_filed_ahead_give_the_same_conflicts(
+    scenario: tuple[list[Item], Agreement], data
+) -> None:
+    # A store's pass files its new flights while their candidates are looked up: adding them
+    # then files nothing again, and finds the same conflicts.
+    items, agreement = scenario
+    stored, chosen, new = _stored_and_new(items, data)
+    kept = _CountedCache(size=data.draw(st.integers(1, 8), label="size"))
+    index = PlanIndex(agreement)
+    index.add(stored, check=False, kept=kept)
+    index.prefile(new, kept)
+    filed = kept.filed_flights
+    found = index.add(new, kept=kept)
+    if sum(isinstance(i, Flight) for i in new) <= kept.size:
+        assert kept.filed_flights == filed
+    expected = _keys(detente.check(items, agreement))
+    assert _keys(found) == {k for k in expected if not {k[1], k[2]} <= chosen}
+
+
+class _CountedCache(PieceCache):
+    """A piece cache that counts the flights it files."""
+
+    filed_flights = 0
+
+    def _file(self, flights, filing):
+        self.filed_flights += len(flights)
+        return super()._file(flights, filing)
 
 
 @given(scenarios(), st.data())

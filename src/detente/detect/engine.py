@@ -158,7 +158,7 @@ class PlanIndex:
         looks up their candidates.)"""
         flights = [item for item in items if isinstance(item, Flight)]
         margins = (self.agreement.horizontal_m / 2, self.agreement.vertical_m / 2)
-        kept.file(flights, self._split_m, margins, self._flight_grid)
+        kept.file(flights, (self._split_m, margins, self._flight_grid))
 
     # -- the work -------------------------------------------------------------------------
 

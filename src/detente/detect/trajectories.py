@@ -264,7 +264,7 @@ class PieceCache:
             boxes = pieces.boxes(*margins)
             faces = boxes.faces()
             return pieces, boxes, faces, file_boxes(boxes, spec, id_offset, faces)
-        got = self._entries(flights, max_len_m, margins, spec)
+        got = self.file(flights, (max_len_m, margins, spec))
         table = np.concatenate([e.boxes for e in got])
         boxes = Boxes(
             table[:, 0:3], table[:, 3:6], table[:, 6], table[:, 7], table[:, 8], table[:, 9]
@@ -278,27 +278,12 @@ class PieceCache:
         order = np.argsort(keys, kind="stable")
         return pieces, boxes, faces, SortedCells(keys[order], ids[order])
 
-    def file(
-        self,
-        flights: Sequence[Flight],
-        max_len_m: float,
-        margins: tuple[float, float],
-        spec: GridSpec,
-    ) -> None:
-        """File the flights as `filed` does, and keep them (a later `filed` of them then only
-        gathers what is kept)."""
-        if flights and len(flights) <= self.size:
-            self._entries(flights, max_len_m, margins, spec)
-
-    def _entries(
-        self,
-        flights: Sequence[Flight],
-        max_len_m: float,
-        margins: tuple[float, float],
-        spec: GridSpec,
-    ) -> list[_FiledFlight]:
-        """Each flight's entry under the filing, made and kept where missing."""
-        filing = (max_len_m, margins, spec)
+    def file(self, flights: Sequence[Flight], filing: _Filing) -> list[_FiledFlight]:
+        """Each flight's boxes, faces and cells under `filing` (split length, margins, grid),
+        made where missing and kept: a later `filed` of them only gathers them. Nothing is
+        kept of more flights than the cache holds."""
+        if len(flights) > self.size:
+            return []
         entries = self._filed.get(filing)
         if entries is None:
             with self._lock:
@@ -309,7 +294,7 @@ class PieceCache:
         kept = [entries.get(id(f)) for f in flights]
         missing = [k for k, entry in enumerate(kept) if entry is None]
         if missing:
-            fresh = self._file([flights[k] for k in missing], max_len_m, margins, spec)
+            fresh = self._file([flights[k] for k in missing], filing)
             with self._lock:
                 for k, entry in zip(missing, fresh, strict=True):
                     entries[id(flights[k])] = kept[k] = entry
@@ -317,14 +302,9 @@ class PieceCache:
                     del entries[next(iter(entries))]
         return [entry for entry in kept if entry is not None]
 
-    def _file(
-        self,
-        flights: Sequence[Flight],
-        max_len_m: float,
-        margins: tuple[float, float],
-        spec: GridSpec,
-    ) -> list[_FiledFlight]:
+    def _file(self, flights: Sequence[Flight], filing: _Filing) -> list[_FiledFlight]:
         """Each flight's boxes, faces and cells (box ids from 0 within the flight)."""
+        max_len_m, margins, spec = filing
         pieces = self.pieces(flights, range(len(flights)), max_len_m)
         boxes = pieces.boxes(*margins)
         faces = boxes.faces()
