@@ -195,7 +195,41 @@ def test_migration_0006_files_sqlites_cells_without_rowid_both_ways(store_url: s
     if store.db.is_sqlite:
         pk, grid, key = current[0]
         with pytest.raises(IntegrityError), store.db.engine.begin() as conn:
-            conn.execute(insert(cells).values(grid=grid, key=key, item_pk=pk))
+            conn.execute(insert(cells).values(grid=grid, version=1, key=key, item_pk=pk))
     answer = store.write(blue, [Change("b-1", flight("b-1"))], source="t")
     assert len(answer.conflicts) == 1
+    store.close()
+
+
+def _cells_columns(store: Store) -> list[str]:
+    return [c["name"] for c in inspect(store.db.engine).get_columns("cells")]
+
+
+def _filed_at(store: Store) -> list[tuple[int, int, int, int]]:
+    with store.db.reading() as conn:
+        query = select(cells.c.item_pk, cells.c.version, cells.c.grid, cells.c.key)
+        return sorted(tuple(int(v) for v in row) for row in conn.execute(query))
+
+
+def test_migration_0007_files_each_cell_with_its_items_version_both_ways(store_url: str) -> None:
+    """The cells gain their items' versions (next to the grid) and lose them, their rows kept
+    each way, the candidates found through them at each step."""
+    store = Store(store_url, clock=Clock(start=DAY)).migrate()
+    blue, red = store.add_party("blue")[0], store.add_party("red")[0]
+    store.write(red, [Change("r-1", crossing_flight("r-1"))], source="t")
+    store.write(red, [Change("r-1", crossing_flight("r-1"), 1)], source="t")
+    store.write(red, [Change("r-2", crossing_flight("r-2"))], source="t")
+    filed = _filed_at(store)
+    assert {(pk, version) for pk, version, _, _ in filed} == {(1, 2), (2, 1)}
+    assert _cells_columns(store)[:2] == ["grid", "version"]
+    _migrate_to(store, "0006")
+    assert "version" not in _cells_columns(store)
+    assert _filed(store) == sorted((pk, grid, key) for pk, _, grid, key in filed)
+    _migrate_to(store, "head")
+    assert _filed_at(store) == filed
+    store.close()
+    # A server started anew (nothing parsed) reads its candidates through them.
+    store = Store(store_url, clock=Clock(start=DAY))
+    answer = store.write(blue, [Change("b-1", flight("b-1"))], source="t")
+    assert len(answer.conflicts) == 2
     store.close()

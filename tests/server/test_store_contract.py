@@ -357,6 +357,52 @@ def test_conflicts_involve_only_their_two_parties(store: Store, parties: dict[st
     assert own["feature"]["id"] == "r1" and own["feature"]["version"] == 1
 
 
+def misfiled(store: Store) -> list[tuple[int, int, int, str]]:
+    """Cell rows `(item_pk, version filed, item's version, item's status)` that do not file an
+    active item at its version."""
+    query = select(cells.c.item_pk, cells.c.version, items.c.version, items.c.status).join(
+        items, items.c.pk == cells.c.item_pk, isouter=True
+    )
+    with store.db.reading() as conn:
+        rows = [(int(pk), int(v), w, status) for pk, v, w, status in conn.execute(query)]
+    return [row for row in rows if row[1] != row[2] or row[3] != "active"]
+
+
+def filed_versions(store: Store) -> set[int]:
+    with store.db.reading() as conn:
+        return {int(v) for v in conn.execute(select(cells.c.version).distinct()).scalars()}
+
+
+def test_cells_file_each_active_item_at_its_version(
+    store: Store, parties: dict[str, Party]
+) -> None:
+    """Whatever writes an item (alone, in a group, in a plan; replaced, withdrawn, judged under
+    a new agreement, expired), its cells carry its version, and only while it is active."""
+    blue, red = parties["blue"], parties["red"]
+    put(store, blue, flight("b1"))
+    put(store, blue, flight("b1"), if_match=1)
+    plan(store, red, crossing_flight("r1"), crossing_flight("r2"))
+    plan(store, red, {**crossing_flight("r1"), "version": 1}, crossing_flight("r3"))
+    assert misfiled(store) == [] and filed_versions(store) == {1, 2}
+    withdraw(store, red, "r3", 1)
+    put(store, blue, flight("b1"), if_match=2)
+    assert misfiled(store) == [] and filed_versions(store) == {1, 2, 3}
+    assert cell_count(store, item_pk(store, red, "r3")) == 0
+    store.set_agreement(Agreement(horizontal_m=15_000.0))
+    assert misfiled(store) == [] and filed_versions(store) == {1, 2, 3}
+    late = flight("b2", times=[T0, "2015-10-01T09:00:00Z"])
+    put(store, blue, late)
+    store.clock.set(END + 1)
+    assert store.sweep() == 3
+    assert misfiled(store) == [] and filed_versions(store) == {1}
+    # The item left is found through its cells at its version.
+    crossing = flight(
+        "r9", [(36.5, 35.5, 6000.0), (36.5, 36.5, 6000.0)], times=[T0, "2015-10-01T09:00:00Z"]
+    )
+    [conflict] = put(store, red, crossing).conflicts
+    assert conflict["other"]["party"] == "blue"
+
+
 # -- expiry ----------------------------------------------------------------------------------
 
 

@@ -1,8 +1,10 @@
-"""Candidates of new items: the stored items filed under their cells, as `Candidate` rows.
+"""Candidates of new items: the stored items filed under their cells, as `pk: version`.
 
-SQLite reads the items of the cells with one statement a grid (the cells alone answer the
-inner query). PostgreSQL reads them with one statement in all (`send_filed_under`), which a
-pass can send in a pipeline with its other reads.
+A cell row carries the version of the item it files (it exists only while that version is the
+active one), so the cell index alone answers: the rest of a candidate's row comes from the items
+a writer has parsed (`PlanWriter.filed_under`). SQLite reads the cells with one statement a grid;
+PostgreSQL with one statement in all (`send_filed_under`), which a pass can send in a pipeline
+with its other reads.
 """
 
 from __future__ import annotations
@@ -13,23 +15,12 @@ from typing import Any
 import numpy as np
 
 from .db import pg_array
-from .passes import Candidate
 
-__all__ = ["FILED_UNDER_SQLITE", "filed_rows", "keys_by_grid", "send_filed_under"]
+__all__ = ["FILED_UNDER_SQLITE", "filed_versions", "keys_by_grid", "send_filed_under"]
 
-_CANDIDATE_COLUMNS = (
-    "items.pk, items.version, items.party_id, items.status, items.start_s, items.end_s"
-)
-FILED_UNDER_SQLITE = (
-    f"SELECT {_CANDIDATE_COLUMNS} FROM items WHERE items.pk IN (SELECT cells.item_pk FROM cells"
-    ' WHERE cells.grid = ? AND cells."key" IN ({keys}))'
-)
-_FILED_PKS_POSTGRES = (
-    'SELECT item_pk FROM cells WHERE grid = %s AND "key" = ANY(CAST(%s AS bigint[]))'
-)
-_CANDIDATES_POSTGRES = (
-    f"SELECT {_CANDIDATE_COLUMNS} FROM items"
-    " WHERE pk = ANY(ARRAY(SELECT DISTINCT item_pk FROM ({under}) AS filed))"
+FILED_UNDER_SQLITE = 'SELECT item_pk, version FROM cells WHERE grid = ? AND "key" IN ({keys})'
+_FILED_POSTGRES = (
+    'SELECT item_pk, version FROM cells WHERE grid = %s AND "key" = ANY(CAST(%s AS bigint[]))'
 )
 
 
@@ -37,25 +28,22 @@ def send_filed_under(raw: Any, queries: Any) -> Any:
     """PostgreSQL: send the query of the items filed under `queries` on the driver's
     connection `raw`; its cursor (None when there are no queries).
 
-    One statement: the distinct items under the cells (one index scan a grid) as an array, then
-    those items by primary key. Joined instead, the planner reads more rows under the keys than
-    there are and scans every item for them. Straight to the driver: hundreds of rows a write,
-    as plain tuples.
+    One statement: an index scan a grid, each item once. Straight to the driver: hundreds of
+    rows a write, as plain tuples.
     """
     by_grid = list(keys_by_grid(queries))
     if not by_grid:
         return None
-    under = " UNION ALL ".join([_FILED_PKS_POSTGRES] * len(by_grid))
+    under = " UNION ".join([_FILED_POSTGRES] * len(by_grid))
     params: list[Any] = []
     for grid, keys in by_grid:
         params += [grid, pg_array(keys)]
-    return raw.execute(_CANDIDATES_POSTGRES.format(under=under), params)
+    return raw.execute(under, params)
 
 
-def filed_rows(cursor: Any) -> dict[int, Candidate]:
-    """The rows of a driver's cursor on candidates (`send_filed_under`, `FILED_UNDER_SQLITE`),
-    by pk."""
-    return {row[0]: Candidate(*row) for row in cursor.fetchall()}
+def filed_versions(rows: Iterable[tuple[int, int]]) -> dict[int, int]:
+    """The versions filed of rows `(item_pk, version)` of a lookup by cell, by pk."""
+    return {int(pk): int(version) for pk, version in rows}
 
 
 def keys_by_grid(queries: Any) -> Iterable[tuple[int, list[int]]]:

@@ -42,7 +42,7 @@ from detente.detect.cells import CellKeys, item_cells, query_keys
 from detente.model import Agreement, Conflict, Item, ItemRef
 
 from . import timings
-from .candidates import filed_rows, send_filed_under
+from .candidates import filed_versions, send_filed_under
 from .db import driver, pg_array
 from .journal import Entry, append
 from .notices import group_pairs
@@ -376,7 +376,8 @@ class Groups:
                 for party, item_id, pk, version, status in stored_ids.fetchall()
             }
             old_cells = _cells_by_item([] if old is None else old.fetchall())
-            rows = {} if filed is None else filed_rows(filed)
+            filed_at = {} if filed is None else filed_versions(filed)
+        rows = self.writer.candidate_rows(conn, filed_at)
         seen = agreement_of(agreement_text)
         members, replaced = _admitted(group, stored_rows)
         if not members:
@@ -527,7 +528,7 @@ class Groups:
             self._store_versions(conn, pks, values)
             if replaced_pks:
                 conn.execute(_DELETE_CELLS, {"pks": replaced_pks})
-            writer._insert_cells(conn, cell_rows, np.asarray(pks, np.int64))
+            writer._insert_cells(conn, cell_rows, pks, versions_written)
             entries, views, resolved = self._store_conflicts(
                 conn,
                 members,

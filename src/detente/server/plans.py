@@ -28,7 +28,7 @@ from detente.interop.plans import parse_plan
 from detente.interop.results import format_instant
 from detente.model import Agreement, Flight, Item, ItemRef
 
-from .candidates import FILED_UNDER_SQLITE, filed_rows, keys_by_grid, send_filed_under
+from .candidates import FILED_UNDER_SQLITE, filed_versions, keys_by_grid, send_filed_under
 from .db import Database, driver, pg_array
 from .groups import Groups, groupable
 from .journal import Entry, append
@@ -298,16 +298,18 @@ class PlanWriter:
                 )
             )
             active: list[tuple[int, Item]] = []
+            versions: list[int] = []
             for pk, version, text in rows:
                 item = self.cache.get((int(pk), int(version)))
                 if item is None:
                     item = _parse_stored(text)
                     self.cache.put((int(pk), int(version)), item)
                 active.append((int(pk), item))
+                versions.append(int(version))
             conn.execute(delete(cells))
             all_items = [item for _, item in active]
             cell_rows = item_cells(all_items, agreement)
-            self._insert_cells(conn, cell_rows, np.asarray([pk for pk, _ in active], np.int64))
+            self._insert_cells(conn, cell_rows, [pk for pk, _ in active], versions)
             found = group_pairs(PlanIndex(agreement).add(all_items))
             open_rows = list(conn.execute(select(conflicts).where(conflicts.c.status == "open")))
             diff = _diff(open_rows, found, {item.ref: pk for pk, item in active})
@@ -431,23 +433,45 @@ class PlanWriter:
     def filed_under(self, conn: Connection, queries: Any) -> dict[int, Candidate]:
         """The stored items filed under the `(grid, key)` rows of `queries`, by pk."""
         if conn.dialect.name == "postgresql":
-            return self._filed_under_postgres(conn, queries)
-        found: dict[int, Candidate] = {}
+            cursor = send_filed_under(driver(conn), queries)
+            return self.candidate_rows(conn, {} if cursor is None else filed_versions(cursor))
+        filed: dict[int, int] = {}
         raw = driver(conn)
         for grid, keys in keys_by_grid(queries):
             for chunk in _chunks(keys):
-                # Only the cells are constrained, so that the planner walks the cell index
-                # (SQLite without statistics would scan every active item by its end); the
-                # callers check the rest. Straight to the driver's cursor: hundreds of rows
-                # a write, as plain tuples.
+                # Only the cells are read: the cell B-tree holds the item and its version.
+                # Straight to the driver's cursor: hundreds of rows a write, as plain tuples.
                 sql = FILED_UNDER_SQLITE.format(keys=", ".join(["?"] * len(chunk)))
-                found.update(filed_rows(raw.execute(sql, (grid, *chunk))))
-        return found
+                filed.update(filed_versions(raw.execute(sql, (grid, *chunk))))
+        return self.candidate_rows(conn, filed)
 
-    @staticmethod
-    def _filed_under_postgres(conn: Connection, queries: Any) -> dict[int, Candidate]:
-        cursor = send_filed_under(driver(conn), queries)
-        return {} if cursor is None else filed_rows(cursor)
+    def candidate_rows(self, conn: Connection, filed: dict[int, int]) -> dict[int, Candidate]:
+        """The rows of the items filed at `pk: version` (`filed_versions`), by pk: taken from
+        the items parsed here (a filed version is active), the others read from the store as
+        they are now (and parsed for what follows). A row read may be of a newer version, or
+        no longer active: the callers filter on both, as on any row they read."""
+        out: dict[int, Candidate] = {}
+        misses: list[int] = []
+        party_id = self._party_id
+        for pk, version in filed.items():
+            item = self.cache.get((pk, version))
+            if item is None:
+                misses.append(pk)
+                continue
+            party = party_id.get(item.party)
+            if party is None:  # a party added since its names were read
+                party_id = self._party_ids(conn, {item.party})
+                party = party_id[item.party]
+            out[pk] = Candidate(pk, version, party, "active", item.start, item.end)
+        columns = [items.c[name] for name in Candidate._fields]
+        for chunk in _chunks(misses):
+            query = select(*columns, items.c.feature).where(items.c.pk.in_(chunk))
+            for row in conn.execute(query):
+                key = (int(row.pk), int(row.version))
+                if row.status == "active" and self.cache.get(key) is None:
+                    self.cache.put(key, _parse_stored(row.feature))
+                out[key[0]] = Candidate(*key, int(row.party_id), *row[3:6])
+        return out
 
     def file_pieces(self, items_: Sequence[Item], agreement: Agreement) -> None:
         """Split the flights of `items_` and file their pieces in the engine's grid under
@@ -565,11 +589,17 @@ class PlanWriter:
         pks = [t.pk for t in touched if t.pk is not None]
         for chunk in _chunks(pks):
             conn.execute(delete(cells).where(cells.c.item_pk.in_(chunk)))
-        new_pks = np.asarray([t.pk for t in touched if t.item is not None], np.int64)
-        PlanWriter._insert_cells(conn, cell_rows, new_pks)
+        written = [t for t in touched if t.item is not None]
+        PlanWriter._insert_cells(
+            conn, cell_rows, [t.pk for t in written], [t.version for t in written]
+        )
 
     @staticmethod
-    def _insert_cells(conn: Connection, cell_rows: Any, pks: Any) -> None:
+    def _insert_cells(
+        conn: Connection, cell_rows: Any, pks: Sequence[Any], versions: Sequence[int]
+    ) -> None:
+        """File the items `pks` (at `versions`) under `cell_rows`, whose `item` are positions
+        in `pks`."""
         if not len(cell_rows):
             return
         # Many rows a write: one statement (one call into the driver, which lets go of the
@@ -577,19 +607,21 @@ class PlanWriter:
         order = np.lexsort((cell_rows.key, cell_rows.grid))
         grid = cell_rows.grid[order].tolist()
         key = cell_rows.key[order].tolist()
-        item_pk = pks[cell_rows.item[order]].tolist()
+        of_item = cell_rows.item[order]
+        item_pk = np.asarray(pks, np.int64)[of_item].tolist()
+        version = np.asarray(versions, np.int64)[of_item].tolist()
         if conn.dialect.name == "sqlite":
             conn.exec_driver_sql(
-                'INSERT INTO cells (grid, "key", item_pk)'
+                'INSERT INTO cells (grid, version, "key", item_pk)'
                 " SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]'),"
-                " json_extract(value, '$[2]') FROM json_each(?)",
-                (orjson.dumps(list(zip(grid, key, item_pk, strict=True))).decode(),),
+                " json_extract(value, '$[2]'), json_extract(value, '$[3]') FROM json_each(?)",
+                (orjson.dumps(list(zip(grid, version, key, item_pk, strict=True))).decode(),),
             )
         else:
             conn.exec_driver_sql(
-                'INSERT INTO cells (grid, "key", item_pk)'
-                " SELECT * FROM unnest(%s::smallint[], %s::bigint[], %s::bigint[])",
-                (pg_array(grid), pg_array(key), pg_array(item_pk)),
+                'INSERT INTO cells (grid, version, "key", item_pk)'
+                " SELECT * FROM unnest(%s::smallint[], %s::integer[], %s::bigint[], %s::bigint[])",
+                (pg_array(grid), pg_array(version), pg_array(key), pg_array(item_pk)),
             )
 
     @staticmethod

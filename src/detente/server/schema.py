@@ -113,6 +113,9 @@ cells = Table(
     "cells",
     metadata,
     Column("grid", SmallInteger, nullable=False),
+    # The version of the item filed (a row exists only while its item is active at that
+    # version), so that a lookup by cell needs no `items` row (migration 0007).
+    Column("version", Integer, nullable=False),
     Column("key", BigInteger, nullable=False),
     Column("item_pk", RowId, nullable=False),
     # SQLite: the rows are the B-tree of `(grid, key, item_pk)` itself (WITHOUT ROWID, migration
