@@ -761,6 +761,39 @@ def test_the_server_warms_its_cache_while_the_pass_process_starts(
     assert len(_write(store, blue, flight("b-1")).conflicts) == 1
 
 
+def _may_raise_priority() -> bool:
+    """Whether a process started here may lower its nice value (CAP_SYS_NICE)."""
+    import subprocess
+    import sys
+
+    lower = "import os; os.setpriority(os.PRIO_PROCESS, 0, os.getpriority(os.PRIO_PROCESS, 0) - 1)"
+    return subprocess.run([sys.executable, "-c", lower], capture_output=True).returncode == 0
+
+
+def test_the_pass_process_runs_above_the_servers_priority_where_allowed(
+    store: Store, parties: tuple[Party, Party]
+) -> None:
+    """The passes every write waits for come first where the system allows it; elsewhere the
+    process runs at the server's priority, and says so."""
+    import os
+
+    from detente.server.passes import PASS_PRIORITY, PassProcess
+
+    process = PassProcess(store.db.url)
+    try:
+        raised = process.wait_ready()
+        assert process.pid is not None
+        ours, its = os.getpriority(os.PRIO_PROCESS, 0), os.getpriority(os.PRIO_PROCESS, process.pid)
+        assert raised == _may_raise_priority()
+        assert its == (ours - PASS_PRIORITY if raised else ours)
+        # Its threads too (the one that watches for the server's end).
+        threads = [int(t) for t in os.listdir(f"/proc/{process.pid}/task")]
+        assert len(threads) > 1
+        assert {os.getpriority(os.PRIO_PROCESS, t) for t in threads} == {its}
+    finally:
+        process.close()
+
+
 def test_the_pass_process_ends_when_the_server_is_killed(tmp_path) -> None:
     """A server killed outright (no time to stop anything) leaves no pass process behind."""
     import os

@@ -22,6 +22,7 @@ import threading
 import time
 from concurrent.futures.process import BrokenProcessPool
 from multiprocessing.connection import Connection
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 if TYPE_CHECKING:
@@ -37,6 +38,12 @@ PARENT_CHECK_S = 0.5
 
 #: Items of passes made whose keys the server has not yet told, at most (the oldest go first).
 MADE_KEPT = 20_000
+
+#: How far above the server's the pass process's priority is raised (its nice value lowered),
+#: where the system allows it (CAP_SYS_NICE). Every write waits for the passes, made one at a
+#: time, and the server's other work (answering HTTP, committing groups already passed) can give
+#: way to them: with the cores busy, a pass that waits for a core holds up every write behind it.
+PASS_PRIORITY = 5
 
 # The worker process's own write path (its store, cache and groups), set by `_start`.
 _groups: Groups | None = None
@@ -79,10 +86,10 @@ class PassProcess:
         self._committed: list[Committed] = []
         self._committed_lock = threading.Lock()
 
-    def wait_ready(self) -> None:
+    def wait_ready(self) -> bool:
         """Return once the process is up (its cache warmed), so that the first write does not
-        wait for it."""
-        self._call(None)
+        wait for it; whether its priority was raised (`PASS_PRIORITY`)."""
+        return bool(self._call(None))
 
     @property
     def pid(self) -> int | None:
@@ -141,6 +148,8 @@ _STOP = "stop"
 
 def _serve(conn: Connection, url: str, parent: int) -> None:
     """The pass process: make each pass sent until told to stop (or the server is gone)."""
+    # First, so that the threads started here take the same priority.
+    raised = _raise_priority()
     _start(url, parent)
     while True:
         try:
@@ -150,13 +159,30 @@ def _serve(conn: Connection, url: str, parent: int) -> None:
         if requests == _STOP:
             return
         try:
-            outcome: Any = True if requests is None else _prepare(*requests)
+            outcome: Any = raised if requests is None else _prepare(*requests)
         except Exception as error:
             outcome = error
         try:
             conn.send(outcome)
         except Exception as error:  # an outcome that cannot be sent (not picklable)
             conn.send(RuntimeError(f"the pass's outcome could not be sent: {error!r}"))
+
+
+def _raise_priority() -> bool:
+    """Raise this process's priority by `PASS_PRIORITY`; False where that is not allowed.
+
+    On Linux a priority is each thread's own (threads take their starter's): every thread
+    already running is raised (the numerical libraries start some on import), and those
+    started later take it from this one."""
+    task = Path("/proc/self/task")
+    threads = [int(t.name) for t in task.iterdir()] if task.is_dir() else [0]
+    try:
+        for thread in threads:
+            now = os.getpriority(os.PRIO_PROCESS, thread)
+            os.setpriority(os.PRIO_PROCESS, thread, now - PASS_PRIORITY)
+    except PermissionError:
+        return False
+    return True
 
 
 def _start(url: str, parent: int) -> None:

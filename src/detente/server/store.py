@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
 import time
 from collections.abc import Sequence
@@ -35,6 +36,8 @@ from .parties import (
 from .plans import Change, ItemCache, PlanWriter, WriteResult, feature_of
 from .problems import NotFound
 from .schema import cells, conflicts, items
+
+logger = logging.getLogger("detente.server")
 
 __all__ = ["KEY_CACHE_S", "Bell", "Store"]
 
@@ -88,7 +91,10 @@ class Store:
         process = PassProcess(self.db.url)
         try:
             warmed = self.warm() if warm else 0
-            process.wait_ready()
+            if not process.wait_ready():
+                logger.info(
+                    "the pass process runs at the server's priority: raising it needs CAP_SYS_NICE"
+                )
         except BaseException:
             process.close()
             raise
