@@ -2,8 +2,9 @@
 cell index alone.
 
 A lookup by cell returned item keys, and each candidate's row was then read from `items` (its
-version, party, status and window): on PostgreSQL about 60% of the buffers a pass's candidates
-statement touched, and on SQLite one more B-tree walk a candidate. A cell row exists only while
+version, party, status and window): on PostgreSQL 1.8 ms and 2,535 buffers for the candidates
+of four flights of the benchmark's store, against 1.1 ms and 1,788 from the cells alone; on
+SQLite one more B-tree walk a candidate. A cell row exists only while
 its item is active, at the version it was filed for (a new version refiles it), so the version
 it carries is all a pass needs to take the rest from the items it has parsed.
 
