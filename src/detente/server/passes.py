@@ -176,12 +176,14 @@ def _raise_priority() -> bool:
     started later take it from this one."""
     task = Path("/proc/self/task")
     threads = [int(t.name) for t in task.iterdir()] if task.is_dir() else [0]
-    try:
-        for thread in threads:
+    for thread in threads:
+        try:
             now = os.getpriority(os.PRIO_PROCESS, thread)
             os.setpriority(os.PRIO_PROCESS, thread, now - PASS_PRIORITY)
-    except PermissionError:
-        return False
+        except PermissionError:
+            return False
+        except ProcessLookupError:  # a thread that has ended since
+            continue
     return True
 
 

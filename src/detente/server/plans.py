@@ -463,8 +463,8 @@ class PlanWriter:
                 party_id = self._party_ids(conn, {item.party})
                 party = party_id[item.party]
             out[pk] = Candidate(pk, version, party, "active", item.start, item.end)
-        columns = [items.c[name] for name in Candidate._fields]
         for chunk in _chunks(misses):
+            columns = [items.c[name] for name in Candidate._fields]
             query = select(*columns, items.c.feature).where(items.c.pk.in_(chunk))
             for row in conn.execute(query):
                 key = (int(row.pk), int(row.version))
