@@ -670,10 +670,9 @@ class Groups:
     @staticmethod
     def _rows(conn: Connection, pks: Iterable[int], written: dict[int, set[str]]) -> dict[int, Any]:
         """The current rows of the items `pks` and of the items `written` by each party."""
-        from .plans import _chunks
+        from .plans import _chunks, candidate_columns
 
-        # The columns a candidate's row has (see `PlanWriter.filed_under`).
-        columns = [items.c[name] for name in Candidate._fields]
+        columns = candidate_columns()
         out: dict[int, Any] = {}
         for chunk in _chunks(sorted(pks)):
             query = select(*columns).where(items.c.pk.in_(chunk))

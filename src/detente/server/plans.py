@@ -464,8 +464,7 @@ class PlanWriter:
                 party = party_id[item.party]
             out[pk] = Candidate(pk, version, party, "active", item.start, item.end)
         for chunk in _chunks(misses):
-            columns = [items.c[name] for name in Candidate._fields]
-            query = select(*columns, items.c.feature).where(items.c.pk.in_(chunk))
+            query = select(*candidate_columns(), items.c.feature).where(items.c.pk.in_(chunk))
             for row in conn.execute(query):
                 key = (int(row.pk), int(row.version))
                 if row.status == "active" and self.cache.get(key) is None:
@@ -860,6 +859,11 @@ def _diff(
             diff.kept.append((row, pair))
     diff.resolved = list(by_pair.values())
     return diff
+
+
+def candidate_columns() -> list[Any]:
+    """The columns of `items` a candidate's row has (`Candidate`), in its order."""
+    return [items.c[name] for name in Candidate._fields]
 
 
 def _parse_stored(text: str) -> Item:

@@ -25,8 +25,6 @@ down_revision = "0006"
 branch_labels = None
 depends_on = None
 
-# SQLite's rows are the B-tree of their key (migration 0006), PostgreSQL's a heap.
-_KEYED = {"sqlite": ', CONSTRAINT cells_pkey PRIMARY KEY (grid, "key", item_pk)) WITHOUT ROWID'}
 _INDEXES = {
     "sqlite": {"cells_item": ["item_pk"]},
     "postgresql": {"cells_grid_key": ["grid", "key"], "cells_item": ["item_pk"]},
@@ -37,11 +35,18 @@ def _rebuild(with_version: bool) -> None:
     """Copy the cells into a new table, with their items' versions or without, and put it in
     the old one's place."""
     dialect = op.get_bind().dialect.name
-    pk = "INTEGER" if dialect == "sqlite" else "BIGINT"
     version = "version INTEGER NOT NULL, " if with_version else ""
+    if dialect == "sqlite":
+        # The rows are the B-tree of their key (migration 0006).
+        item_pk = (
+            'item_pk INTEGER NOT NULL, CONSTRAINT cells_pkey PRIMARY KEY (grid, "key", item_pk)'
+        )
+        layout = " WITHOUT ROWID"
+    else:
+        item_pk, layout = "item_pk BIGINT NOT NULL", ""  # a heap
     op.execute(
         f'CREATE TABLE cells_new (grid SMALLINT NOT NULL, {version}"key" BIGINT NOT NULL,'
-        f" item_pk {pk} NOT NULL{_KEYED.get(dialect, ')')}"
+        f" {item_pk}){layout}"
     )
     if with_version:
         op.execute(
