@@ -113,6 +113,7 @@ class PassProcess:
         found, members = self._call((requests, committed))
         if found is not None:
             found.members = [group[k] for k in members]
+            found.rows = {pk: Candidate._make(row) for pk, row in found.rows.items()}
         return found
 
     def committed(self, items: list[Committed]) -> None:
@@ -245,4 +246,7 @@ def _prepare(
     met = {ref for c in found.conflicts for ref in (c.a, c.b)}
     found.stored = {pk: item for pk, item in found.stored.items() if item.ref in met}
     found.members = []
+    # As plain tuples: hundreds of rows a pass, each a call into Python when pickled as a
+    # named tuple (`PassProcess.prepare` makes them `Candidate` again).
+    found.rows = {pk: tuple(row) for pk, row in found.rows.items()}
     return found, members

@@ -75,11 +75,13 @@ FILING_CHUNK = 5_000
 
 
 class ItemCache:
-    """Parsed items by `(pk, version)`: versions never change, so entries never go stale."""
+    """Parsed items by `(pk, version)`: versions never change, so entries never go stale.
+    Beside an item, the row it gives as a candidate (`Candidate`), once made."""
 
     def __init__(self, size: int = 200_000) -> None:
         self.size = size
         self._items: OrderedDict[tuple[int, int], Item] = OrderedDict()
+        self._rows: dict[tuple[int, int], Candidate] = {}
 
     def get(self, key: tuple[int, int]) -> Item | None:
         # First in, first out: cheaper than least recently used, and the cache holds every
@@ -90,7 +92,17 @@ class ItemCache:
         self._items[key] = item
         self._items.move_to_end(key)
         while len(self._items) > self.size:
-            self._items.popitem(last=False)
+            gone, _ = self._items.popitem(last=False)
+            self._rows.pop(gone, None)
+
+    def row(self, key: tuple[int, int]) -> Candidate | None:
+        """The candidate row kept beside the item of `key` (`keep_row`)."""
+        return self._rows.get(key)
+
+    def keep_row(self, key: tuple[int, int], row: Candidate) -> None:
+        """Keep `row` beside the item of `key`, for as long as that item is kept."""
+        if key in self._items:
+            self._rows[key] = row
 
 
 def feature_of(text: str, version: int) -> dict[str, Any]:
@@ -452,25 +464,36 @@ class PlanWriter:
         no longer active: the callers filter on both, as on any row they read."""
         out: dict[int, Candidate] = {}
         misses: list[int] = []
-        party_id = self._party_id
-        for pk, version in filed.items():
-            item = self.cache.get((pk, version))
-            if item is None:
-                misses.append(pk)
-                continue
-            party = party_id.get(item.party)
-            if party is None:  # a party added since its names were read
-                party_id = self._party_ids(conn, {item.party})
-                party = party_id[item.party]
-            out[pk] = Candidate(pk, version, party, "active", item.start, item.end)
+        cache = self.cache
+        for key in filed.items():
+            row = cache.row(key)
+            if row is None:
+                row = self._cached_row(conn, key)
+                if row is None:
+                    misses.append(key[0])
+                    continue
+            out[key[0]] = row
         for chunk in _chunks(misses):
             query = select(*candidate_columns(), items.c.feature).where(items.c.pk.in_(chunk))
-            for row in conn.execute(query):
-                key = (int(row.pk), int(row.version))
-                if row.status == "active" and self.cache.get(key) is None:
-                    self.cache.put(key, _parse_stored(row.feature))
-                out[key[0]] = Candidate(*key, int(row.party_id), *row[3:6])
+            for stored in conn.execute(query):
+                key = (int(stored.pk), int(stored.version))
+                if stored.status == "active" and self.cache.get(key) is None:
+                    self.cache.put(key, _parse_stored(stored.feature))
+                out[key[0]] = Candidate(*key, int(stored.party_id), *stored[3:6])
         return out
+
+    def _cached_row(self, conn: Connection, key: tuple[int, int]) -> Candidate | None:
+        """The candidate row of the parsed item of `key` (an active version), made and kept
+        beside it; None if that item is not parsed here."""
+        item = self.cache.get(key)
+        if item is None:
+            return None
+        party = self._party_id.get(item.party)
+        if party is None:  # a party added since its names were read
+            party = self._party_ids(conn, {item.party})[item.party]
+        row = Candidate(*key, party, "active", item.start, item.end)
+        self.cache.keep_row(key, row)
+        return row
 
     def file_pieces(self, items_: Sequence[Item], agreement: Agreement) -> None:
         """Split the flights of `items_` and file their pieces in the engine's grid under

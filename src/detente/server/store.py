@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -20,6 +19,7 @@ from . import hotline, journal
 from .clock import Clock
 from .db import Database
 from .journal import Entry
+from .key_cache import KEY_CACHE_S, KeyCache
 from .notices import notice_view
 from .parties import (
     Party,
@@ -40,10 +40,6 @@ from .schema import cells, conflicts, items
 logger = logging.getLogger("detente.server")
 
 __all__ = ["KEY_CACHE_S", "Bell", "Store"]
-
-#: How long a valid key is taken without asking the store again, seconds.
-KEY_CACHE_S = 1.0
-KEY_CACHE_SIZE = 4096
 
 
 class Bell:
@@ -76,7 +72,7 @@ class Store:
         self.clock = clock or Clock()
         self.bell = Bell()
         self.writer = PlanWriter(self.db, ItemCache())
-        self._keys: dict[str, tuple[float, Party]] = {}
+        self._keys = KeyCache(self._party_in_store)
 
     def migrate(self) -> Store:
         self.db.migrate()
@@ -105,6 +101,7 @@ class Store:
         process, self.writer.groups.process = self.writer.groups.process, None
         if process is not None:
             process.close()
+        self._keys.close()
         self.db.dispose()
 
     # -- parties and the agreement ------------------------------------------------------------
@@ -139,22 +136,17 @@ class Store:
             return list_parties(conn)
 
     def party_for_key(self, key: str) -> Party | None:
-        """The party of a valid key. Valid keys are remembered for `KEY_CACHE_S`: a key
-        rotated or revoked by this process stops at once, by another process within that."""
-        with self.db.reading() as conn:
-            party = party_by_key(conn, key)
-        if party is not None:
-            if len(self._keys) >= KEY_CACHE_SIZE:
-                self._keys.clear()
-            self._keys[key] = (time.monotonic(), party)
-        return party
+        """The party of a valid key, asked of the store and remembered (`KeyCache`): a key
+        rotated or revoked by this process stops at once, by another within `KEY_CACHE_S`."""
+        return self._keys.check(key)
 
     def cached_party(self, key: str) -> Party | None:
-        """The party of a key seen valid less than `KEY_CACHE_S` ago (None: ask the store)."""
-        hit = self._keys.get(key)
-        if hit is None or time.monotonic() - hit[0] >= KEY_CACHE_S:
-            return None
-        return hit[1]
+        """The party of a key found valid less than `KEY_CACHE_S` ago (None: ask the store)."""
+        return self._keys.cached(key)
+
+    def _party_in_store(self, key: str) -> Party | None:
+        with self.db.reading() as conn:
+            return party_by_key(conn, key)
 
     def new_admin_key(self) -> str:
         with self.db.writing() as conn:
