@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 from sqlalchemy import Connection, Engine, create_engine, event, exc, text
 from sqlalchemy.engine import make_url
 
@@ -52,6 +53,8 @@ RESTART_AT_FRAMES = 262_144
 CHECKPOINT_NICE = 10
 #: How long a restart waits for readers to leave the log, ms.
 RESTART_WAIT_MS = 3
+#: `(grid, key)` cells: pairs, or an array of two columns.
+GridKeys = Sequence[tuple[int, int]] | NDArray[np.int64]
 #: Bytes of SQLite's write-ahead log kept on disk once it has been restarted.
 WAL_SIZE_LIMIT = 1088 << 20
 #: How long a SQLite connection waits for a lock held by another process, seconds.
@@ -152,7 +155,7 @@ class Database:
     def writing(
         self,
         whole_store: bool = False,
-        cells: Sequence[tuple[int, int]] = (),
+        cells: GridKeys = (),
         rows: Sequence[int] = (),
         then: Callable[[Any], None] | None = None,
         committed: Callable[[], None] | None = None,
@@ -245,13 +248,13 @@ class Database:
         with contextlib.suppress(FileNotFoundError):
             _sync_file(self._wal)
 
-    def lock_cells(self, conn: Connection, grid_keys: Sequence[tuple[int, int]]) -> None:
+    def lock_cells(self, conn: Connection, grid_keys: GridKeys) -> None:
         """Take the cell locks of a write, in sorted order (PostgreSQL; SQLite is serial).
 
         One lock per region of cells (`lock_regions`), not per cell: a large plan fills tens of
         thousands of cells, more than the server's lock table holds.
         """
-        if self.is_sqlite or not grid_keys:
+        if self.is_sqlite or len(grid_keys) == 0:
             return
         conn.exec_driver_sql(_TAKE_LOCKS, (pg_array(_cell_locks(grid_keys)),))
 
@@ -277,10 +280,10 @@ _TAKE_LOCKS = (
 )
 
 
-def _cell_locks(grid_keys: Sequence[tuple[int, int]]) -> list[int]:
+def _cell_locks(grid_keys: GridKeys) -> list[int]:
     """The lock keys of `(grid, key)` cells, one a region (`lock_regions`), sorted; all above
     the store's and the log's."""
-    if not grid_keys:
+    if len(grid_keys) == 0:
         return []
     pairs = np.asarray(grid_keys, np.int64).reshape(-1, 2)
     regions = lock_regions(pairs[:, 1]).tolist()

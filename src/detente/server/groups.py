@@ -145,7 +145,7 @@ class _Pass:
     stored: dict[int, Item]
     conflicts: list[Conflict]
     replaced: Replaced = field(default_factory=dict)
-    old_cells: list[tuple[int, int]] = field(default_factory=list)
+    old_cells: IntArray = field(default_factory=lambda: np.empty((0, 2), np.int64))
 
 
 class Groups:
@@ -375,7 +375,11 @@ class Groups:
                 (int(party), item_id): (int(pk), int(version), status)
                 for party, item_id, pk, version, status in stored_ids.fetchall()
             }
-            old_cells = _cells_by_item([] if old is None else old.fetchall())
+            old_pk, old_grid, old_key = (
+                [np.asarray(column, np.int64) for column in old.fetchone()]
+                if old is not None
+                else [np.empty(0, np.int64)] * 3
+            )
             filed_at = {} if filed is None else filed_versions(filed)
         rows = self.writer.candidate_rows(conn, filed_at)
         seen = agreement_of(agreement_text)
@@ -396,7 +400,9 @@ class Groups:
             rows,
             agreement,
             (filed_for, queries),
-            lambda pks: {pk: old_cells.get(pk, set()) for pk in pks},
+            lambda pks: _cells_by_item(
+                np.column_stack([old_pk, old_grid, old_key])[np.isin(old_pk, pks)].tolist()
+            ),
         )
         if len(members) < len(filed_for):
             cell_rows, queries = self._filing(members, agreement)
@@ -411,7 +417,7 @@ class Groups:
             dict(stored),
             [],
             replaced,
-            sorted({cell for cells_ in old_cells.values() for cell in cells_}),
+            np.column_stack([old_grid, old_key]),
         )
 
     def _filing(self, requests: list[_Pending], agreement: Agreement) -> tuple[CellKeys, CellKeys]:
@@ -438,8 +444,7 @@ class Groups:
         `then()` is called once it has committed (before it is on disk and answered)."""
         db = self.writer.db
         cell_rows = found.cell_rows
-        locked = list(zip(cell_rows.grid.tolist(), cell_rows.key.tolist(), strict=True))
-        locked += found.old_cells
+        locked = np.concatenate([np.column_stack([cell_rows.grid, cell_rows.key]), found.old_cells])
         # PostgreSQL: the log since the pass and the open conflicts of the items replaced are
         # read in the round trip that takes the locks.
         since: list[Any] = []
@@ -1042,9 +1047,12 @@ _SQLITE_STORED_IDS = (
     "SELECT party_id, item_id, pk, version, status FROM items"
     " WHERE party_id IN ({parties}) AND item_id IN ({ids})"
 )
-# The cells those items are filed under.
+# The cells those items are filed under, as three arrays (item, grid, key): hundreds of rows a
+# pass, made lists by the driver rather than tuples a row.
 _STORED_CELLS = (
-    "SELECT c.item_pk, c.grid, c.key FROM items i JOIN cells c ON c.item_pk = i.pk"
+    "SELECT coalesce(array_agg(c.item_pk), '{}'), coalesce(array_agg(c.grid), '{}'),"
+    " coalesce(array_agg(c.key), '{}')"
+    " FROM items i JOIN cells c ON c.item_pk = i.pk"
     " WHERE i.party_id = ANY(CAST(%s AS bigint[])) AND i.item_id = ANY(CAST(%s AS text[]))"
 )
 
