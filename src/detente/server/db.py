@@ -431,7 +431,8 @@ def _sqlite_engine(url: str) -> Engine:
     @event.listens_for(engine, "begin")
     def _begin(conn: Connection) -> None:
         immediate = conn.get_execution_options().get("immediate", False)
-        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+        # Straight to the driver: every read and write begins here.
+        driver(conn).execute("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
     return engine
 

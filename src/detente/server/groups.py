@@ -317,7 +317,7 @@ class Groups:
         with this read (PostgreSQL ends it in the read's round trip)."""
         if conn.dialect.name == "postgresql":
             return self._read_at_once(conn, group, last)
-        since, agreement_text = conn.exec_driver_sql(_HEAD).one()
+        since, agreement_text = driver(conn).execute(_HEAD).fetchone()
         agreement = agreement_of(agreement_text)
         members, replaced = _admitted(group, self._stored_rows(conn, group))
         if not members:
@@ -576,7 +576,7 @@ class Groups:
         round trip that takes the locks); else read here, on SQLite."""
         if entries is None:
             since, kinds, limit = _log_since(found)
-            entries = conn.exec_driver_sql(_SQLITE_LOG_SINCE, (since, *kinds, limit)).all()
+            entries = driver(conn).execute(_SQLITE_LOG_SINCE, (since, *kinds, limit)).fetchall()
         if not entries:
             return True
         if len(entries) > MAX_CATCH_UP or any(kind == "agreement.adopted" for _, kind in entries):
@@ -765,7 +765,7 @@ class Groups:
             query = _SQLITE_STORED_IDS.format(
                 parties=", ".join("?" * len(parties)), ids=", ".join("?" * len(chunk))
             )
-            for party_id, item_id, pk, version, status in conn.exec_driver_sql(
+            for party_id, item_id, pk, version, status in driver(conn).execute(
                 query, (*parties, *chunk)
             ):
                 found[(int(party_id), item_id)] = (int(pk), int(version), status)
