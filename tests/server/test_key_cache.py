@@ -80,17 +80,22 @@ def test_a_key_unused_for_its_time_is_asked_again(
     assert cache.cached("k") is None
 
 
-def test_a_key_in_use_is_checked_again_while_its_requests_go_on(
-    cache: KeyCache, lookups: Lookups, clock: Clock
-) -> None:
+def start_a_check_that_waits(cache: KeyCache, lookups: Lookups, clock: Clock) -> None:
+    """A key found valid, used again in the second half of its time: its check starts and
+    waits on the store until `lookups.hold` is set; the request is answered meanwhile."""
     cache.check("k")
     lookups.hold.clear()
     lookups.started.clear()
     clock.now += 0.6 * KEY_CACHE_S
-    # The check waits on the store; the requests are answered from the cache meanwhile, and
-    # only one check is made.
     assert cache.cached("k") == BLUE
     assert lookups.started.wait(10)
+
+
+def test_a_key_in_use_is_checked_again_while_its_requests_go_on(
+    cache: KeyCache, lookups: Lookups, clock: Clock
+) -> None:
+    start_a_check_that_waits(cache, lookups, clock)
+    # Answered from the cache while the check waits, and only one check is made.
     assert cache.cached("k") == BLUE
     assert lookups.calls == 2
     lookups.hold.set()
@@ -114,12 +119,7 @@ def test_a_key_revoked_elsewhere_stops_once_checked_again(
 def test_a_check_begun_before_the_keys_are_cleared_does_not_bring_its_key_back(
     cache: KeyCache, lookups: Lookups, clock: Clock
 ) -> None:
-    cache.check("k")
-    lookups.hold.clear()
-    lookups.started.clear()
-    clock.now += 0.6 * KEY_CACHE_S
-    assert cache.cached("k") == BLUE
-    assert lookups.started.wait(10)
+    start_a_check_that_waits(cache, lookups, clock)
     cache.clear()  # a key rotated or revoked here, while the check reads the store
     lookups.hold.set()
     cache.close()
