@@ -14,8 +14,9 @@ as it is, and each batch's CPU time is compared with the other's of the same tur
 
 - `--stage pass`: what the pass process does for a group (`passes._prepare`: the read, the
   engine, what it keeps) and the pickling of its answer; the pass process's CPU a request.
-- `--stage commit`: the group's pass in the process, then its commit (`Groups.commit`: the
-  catch-up, the writes, the sync); the committing thread's CPU a request.
+- `--stage commit`: the group's commit (`Groups.commit`: the catch-up, the writes, the sync),
+  its pass made in the process before the group before it commits, as in the server (so that
+  each commit catches up with the group before); the committing thread's CPU a request.
 
 It prints the median CPU a request of each and the median ratio B/A with its range. The first
 batch warms both and is not counted. `detente` is imported from each tree; the plans and this
@@ -60,6 +61,13 @@ def serve(args: argparse.Namespace) -> None:
         gc.freeze()
         requests = requests_of(store, args.items, args.seed, args.seed + 10 + args.size, REQUESTS)
         print("ready", flush=True)
+
+        def timed_commit(found: Any, pending: list[Any]) -> float:
+            began = time.thread_time()
+            store.writer.groups.commit(found, pending)
+            return time.thread_time() - began
+
+        made: tuple[Any, list[Any]] | None = None
         for line in sys.stdin:
             first, count = map(int, line.split())
             batch = requests[first : first + count]
@@ -88,9 +96,14 @@ def serve(args: argparse.Namespace) -> None:
                         found = store.writer.groups.read(conn, pending, last=True)
                     assert found is not None
                     store.writer.groups.detect(found)
-                    began = time.thread_time()
-                    store.writer.groups.commit(found, pending)
-                    used += time.thread_time() - began
+                    # As in the server, the pass before the commit of the group before it:
+                    # the commit catches up with that group's writes.
+                    if made is not None:
+                        used += timed_commit(*made)
+                    made = (found, pending)
+            if made is not None:
+                used += timed_commit(*made)
+                made = None
             print(orjson.dumps([used, len(batch)]).decode(), flush=True)
         store.close()
 

@@ -704,13 +704,16 @@ class Groups:
             pk_of, grid_of, key_of = filed.pk[kept], filed.grid[kept], filed.key[kept]
         else:
             pk_of, grid_of, key_of = self._cells_of(conn, active)
+        # First the cells under any request's query keys (most items written since share
+        # none), then those of each party among them.
+        near = _under(grid_of, key_of, found.queries)
+        if not near.any():
+            return {}
+        pk_of, grid_of, key_of = pk_of[near], grid_of[near], key_of[near]
         out: dict[int, Any] = {}
         wanted = _party_queries(found.members, found.queries, found.agreement)
         for party_id, (mine, after, hi) in wanted.items():
-            shared = np.zeros(len(pk_of), bool)
-            for grid in np.unique(mine.grid).tolist():
-                on_grid = grid_of == grid
-                shared[on_grid] = np.isin(key_of[on_grid], mine.key[mine.grid == grid])
+            shared = _under(grid_of, key_of, mine)
             for pk in np.unique(pk_of[shared]).tolist():
                 row = rows[pk]
                 if _passes(row, party_id, after, hi, found.agreement):
@@ -997,6 +1000,15 @@ def _cells_by_item(rows: Iterable[Sequence[int]]) -> dict[int, set[tuple[int, in
     for pk, grid, key in rows:
         out.setdefault(int(pk), set()).add((int(grid), int(key)))
     return out
+
+
+def _under(grid_of: IntArray, key_of: IntArray, queries: CellKeys) -> NDArray[np.bool_]:
+    """Which of the cells `(grid, key)` are among the keys of `queries`."""
+    shared = np.zeros(len(key_of), bool)
+    for grid in np.unique(queries.grid).tolist():
+        on_grid = grid_of == grid
+        shared[on_grid] = np.isin(key_of[on_grid], queries.key[queries.grid == grid])
+    return shared
 
 
 def _near(rows: dict[int, Any], members: list[_Pending], agreement: Agreement) -> dict[int, Any]:
