@@ -507,13 +507,17 @@ def submission_plans(
 
 
 def as_revisions(
-    phases: list[list[tuple[str, dict[str, Any]]]], stored: list[dict[str, Any]], seed: int
+    phases: list[list[tuple[str, dict[str, Any]]]],
+    stored: list[dict[str, Any]],
+    seed: int,
+    spare: int = 0,
 ) -> tuple[list[list[tuple[str, dict[str, Any]]]], set[str]]:
     """The same plans, each flight made a revision of a stored flight of its party.
 
-    The stored flights of each party are taken in a seeded order, over and over; each feature
-    names the version it replaces (1, then 2 the next time round, ...). Returns the plans and
-    the ids revised.
+    The stored flights of each party are taken in a seeded order, over and over, but for the
+    last `spare` of each (never revised: the notice probes copy them, however long the load);
+    each feature names the version it replaces (1, then 2 the next time round, ...). Returns
+    the plans and the ids revised.
     """
     rng = np.random.default_rng(seed)
     ids: dict[str, list[str]] = {}
@@ -528,7 +532,7 @@ def as_revisions(
         for party, plan in plans:
             features = []
             for f in plan["features"]:
-                target = order[party][taken[party] % len(order[party])]
+                target = order[party][taken[party] % (len(order[party]) - spare)]
                 taken[party] += 1
                 version = versions.get(target, 1)
                 versions[target] = version + 1
@@ -830,7 +834,9 @@ def main(argv: list[str] | None = None) -> int:
         count = round((args.duration + args.warmup) * rate)
         phases.append(submission_plans(args.items, args.seed + 10 * n, size, count, f"load{n}"))
     submitted, revised = (
-        as_revisions(phases, stored, args.seed) if args.plans == "revise" else (phases, set())
+        as_revisions(phases, stored, args.seed, spare=args.notices)
+        if args.plans == "revise"
+        else (phases, set())
     )
     print(f"scenarios made in {time.perf_counter() - t:.1f} s", file=sys.stderr)
 

@@ -188,13 +188,11 @@ def serve(
 
 def _quiet_collector() -> None:
     """Fewer, shorter garbage collections for a long-running server: what exists at start
-    (modules, the store's tables) is never scanned again, and young objects are collected
-    less often (a request's garbage is freed by reference counting anyway)."""
-    import gc
+    (modules, the store's tables) and what survives a collection is never scanned again, and
+    young objects are collected less often (`detente.server.collector`)."""
+    from detente.server import collector
 
-    gc.collect()
-    gc.freeze()
-    gc.set_threshold(20_000, 50, 100)
+    collector.freeze_after_collections()
 
 
 def _short_turns() -> None:

@@ -25,6 +25,8 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
+from . import collector
+
 if TYPE_CHECKING:
     from detente.model import Item
 
@@ -167,6 +169,8 @@ def _serve(conn: Connection, url: str, parent: int) -> None:
             conn.send(outcome)
         except Exception as error:  # an outcome that cannot be sent (not picklable)
             conn.send(RuntimeError(f"the pass's outcome could not be sent: {error!r}"))
+        del outcome
+        collector.collect_young()
 
 
 def _raise_priority() -> bool:
@@ -196,10 +200,10 @@ def _start(url: str, parent: int) -> None:
     store = Store(url)
     store.warm(file_pieces=True)
     _groups = store.writer.groups
-    # The cached items live as long as the process: out of the collector's reach.
-    gc.collect()
-    gc.freeze()
-    gc.set_threshold(20_000, 50, 100)
+    # The cached items live as long as the process: out of the collector's reach. From now on
+    # the collector runs between passes only.
+    collector.settle()
+    gc.disable()
 
 
 def _exit_with(parent: int) -> None:
