@@ -574,7 +574,8 @@ def test_expiry_over_http(live: Live, blue: httpx.Client) -> None:
     assert ok(blue.get("/v1/items"))["items"] == []
     assert ok(blue.get("/v1/items/b1"))["status"] == "expired"
     expired = [e for e in events(blue) if e["event"] == "item.expired"]
-    assert [e["item"] for e in expired] == [{"id": "b1", "version": 1, "status": "expired"}]
+    expected = {"party": "blue", "id": "b1", "version": 1, "status": "expired"}
+    assert [e["item"] for e in expired] == [expected]
     problem(blue.delete("/v1/items/b1", headers={"If-Match": '"1"'}), 404, "b1")
 
 

@@ -425,8 +425,12 @@ def test_expiry(store: Store, parties: dict[str, Party]) -> None:
     assert cell_count(store, item_pk(store, blue, "b2")) > 0
     _n, kind, body = store.events_after(blue, 0)[-1]
     assert kind == "item.expired"
-    assert orjson.loads(body)["item"] == {"id": "b1", "version": 1, "status": "expired"}
+    expected = {"party": "blue", "id": "b1", "version": 1, "status": "expired"}
+    assert orjson.loads(body)["item"] == expected
     assert feed_kinds(store, red) == []
+    # The record names whose item expired: ids are each party's own.
+    [(_seq, _kind, logged)] = [row for row in log_rows(store) if row[1] == "item.expired"]
+    assert orjson.loads(logged) == expected
 
     # The expired item is not a candidate: an item crossing its old path meets nothing.
     crossing = flight(

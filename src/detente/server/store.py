@@ -35,7 +35,7 @@ from .parties import (
 )
 from .plans import Change, ItemCache, PlanWriter, WriteResult, feature_of
 from .problems import NotFound
-from .schema import cells, conflicts, items
+from .schema import cells, conflicts, items, parties
 
 logger = logging.getLogger("detente.server")
 
@@ -382,9 +382,21 @@ class Store:
             if not rows:
                 return 0
             conn.execute(delete(cells).where(cells.c.item_pk.in_([r.pk for r in rows])))
+            # Named in the record, as a written item's party is: ids are each party's own.
+            owners = {r.party_id for r in rows}
+            names = dict(
+                conn.execute(
+                    select(parties.c.id, parties.c.name).where(parties.c.id.in_(owners))
+                ).all()
+            )
             entries = []
             for r in rows:
-                record = {"id": r.item_id, "version": r.version, "status": "expired"}
+                record = {
+                    "party": names[r.party_id],
+                    "id": r.item_id,
+                    "version": r.version,
+                    "status": "expired",
+                }
                 entries.append(Entry("item.expired", None, record, {r.party_id: {"item": record}}))
             journal.append(self.db, conn, now, entries)
         return len(rows)
