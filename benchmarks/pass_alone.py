@@ -109,7 +109,7 @@ def main() -> None:
     args = parser.parse_args()
     saved = saved_store(args, args.backend, args.pg_admin)
     with fresh_store(args.backend, args.pg_admin, saved) as (url, _keys):
-        store = Store(url)
+        store = Store(url, generic_plans=True)
         began = time.perf_counter()
         warmed = store.warm(file_pieces=True)
         print(f"{warmed} items warmed in {time.perf_counter() - began:.1f} s")

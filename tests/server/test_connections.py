@@ -83,6 +83,30 @@ def test_sessions_flush_what_they_write_and_compress_the_wal(database: Database)
         assert conn.execute(text("SHOW wal_compression")).scalar_one() == "lz4"
 
 
+def test_a_store_of_few_statements_plans_them_once(database: Database) -> None:
+    """The pass process's store (`generic_plans`): a prepared statement's plan is made once,
+    whatever its values; other stores leave the choice to PostgreSQL."""
+    generic = Database(database.url, generic_plans=True)
+    statement = text("SELECT pk FROM items WHERE party_id = ANY(CAST(:parties AS bigint[]))")
+    try:
+        with generic.reading() as conn:
+            assert conn.execute(text("SHOW plan_cache_mode")).scalar_one() == "force_generic_plan"
+            assert conn.execute(text("SHOW backend_flush_after")).scalar_one() == "256kB"
+            for parties in ("{1}", "{1,2}", "{2}", "{3}", "{1}", "{2,3}", "{4}"):
+                conn.execute(statement, {"parties": parties}).all()
+            plans = conn.execute(
+                text(
+                    "SELECT generic_plans, custom_plans FROM pg_prepared_statements"
+                    " WHERE statement LIKE 'SELECT pk FROM items WHERE party_id%'"
+                )
+            ).one()
+            assert plans.generic_plans > 0 and plans.custom_plans == 0
+        with database.reading() as conn:
+            assert conn.execute(text("SHOW plan_cache_mode")).scalar_one() == "auto"
+    finally:
+        generic.dispose()
+
+
 def test_a_setting_the_session_may_not_have_is_gone_without(
     database: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:

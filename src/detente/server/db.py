@@ -71,6 +71,10 @@ PING_AFTER_IDLE_S = 1.0
 #: - `wal_compression`: the full images of those pages written to the WAL after each checkpoint
 #:   are compressed (a superuser's, or the server's own setting).
 SESSION_SETTINGS = (("backend_flush_after", "256kB"), ("wal_compression", "lz4"))
+#: Added for a store that asks only the same few statements, with other values each time (the
+#: pass process's): PostgreSQL plans them once (psycopg prepares a statement from its fifth
+#: execution on), where it otherwise planned the pass's two lookups of ids at every execution.
+GENERIC_PLANS = (("plan_cache_mode", "force_generic_plan"),)
 
 
 def database_url(url: str) -> str:
@@ -109,10 +113,14 @@ def pg_array(values: Iterable[int]) -> str:
 class Database:
     """One store: an engine, migrations and the write transaction."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, generic_plans: bool = False) -> None:
+        """`generic_plans`: on PostgreSQL, `GENERIC_PLANS` beside `SESSION_SETTINGS`."""
         self.url = database_url(url)
         self.is_sqlite = make_url(self.url).get_backend_name() == "sqlite"
-        self.engine = _sqlite_engine(self.url) if self.is_sqlite else _postgres_engine(self.url)
+        settings = SESSION_SETTINGS + (GENERIC_PLANS if generic_plans else ())
+        self.engine = (
+            _sqlite_engine(self.url) if self.is_sqlite else _postgres_engine(self.url, settings)
+        )
         self._writer = threading.Lock()
         self._checkpoints: _Checkpoints | None = None
         #: SQLite: the write-ahead log's file, synced after each commit (None in memory).
@@ -437,7 +445,7 @@ def _sqlite_engine(url: str) -> Engine:
     return engine
 
 
-def _postgres_engine(url: str) -> Engine:
+def _postgres_engine(url: str, settings: tuple[tuple[str, str], ...]) -> Engine:
     engine = create_engine(url, pool_size=8, max_overflow=8)
     # Rows inserted together go as one statement of many rows (as with RETURNING), not as the
     # driver's many statements: one round trip and far less work in the interpreter.
@@ -449,7 +457,7 @@ def _postgres_engine(url: str) -> Engine:
         autocommit = dbapi_connection.autocommit
         dbapi_connection.autocommit = True
         try:
-            for name, value in SESSION_SETTINGS:
+            for name, value in settings:
                 with contextlib.suppress(dialect.loaded_dbapi.Error):
                     dbapi_connection.execute(f"SET {name} = '{value}'")
         finally:

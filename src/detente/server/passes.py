@@ -197,7 +197,8 @@ def _start(url: str, parent: int) -> None:
 
     global _groups
     threading.Thread(target=_exit_with, args=(parent,), daemon=True).start()
-    store = Store(url)
+    # Its statements are the pass's few, over and over.
+    store = Store(url, generic_plans=True)
     store.warm(file_pieces=True)
     _groups = store.writer.groups
     # The cached items live as long as the process: out of the collector's reach. From now on

@@ -67,8 +67,10 @@ class Bell:
 class Store:
     """Parties, plans, notices, the hotline and the event feeds of one database."""
 
-    def __init__(self, url: str, clock: Clock | None = None) -> None:
-        self.db = Database(url)
+    def __init__(
+        self, url: str, clock: Clock | None = None, *, generic_plans: bool = False
+    ) -> None:
+        self.db = Database(url, generic_plans=generic_plans)
         self.clock = clock or Clock()
         self.bell = Bell()
         self.writer = PlanWriter(self.db, ItemCache())
