@@ -30,12 +30,13 @@ from .parties import (
     load_agreement,
     new_admin_key,
     party_by_key,
+    party_names,
     revoke_party,
     rotate_key,
 )
 from .plans import Change, ItemCache, PlanWriter, WriteResult, feature_of
 from .problems import NotFound
-from .schema import cells, conflicts, items, parties
+from .schema import cells, conflicts, items
 
 logger = logging.getLogger("detente.server")
 
@@ -385,12 +386,7 @@ class Store:
                 return 0
             conn.execute(delete(cells).where(cells.c.item_pk.in_([r.pk for r in rows])))
             # Named in the record, as a written item's party is: ids are each party's own.
-            owners = {r.party_id for r in rows}
-            names = dict(
-                conn.execute(
-                    select(parties.c.id, parties.c.name).where(parties.c.id.in_(owners))
-                ).all()
-            )
+            names = party_names(conn)
             entries = []
             for r in rows:
                 record = {
