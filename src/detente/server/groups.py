@@ -27,7 +27,7 @@ import itertools
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Generator, Iterable, Sequence
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -169,8 +169,10 @@ class Groups:
         self._lock = threading.Lock()
         self._queue: list[_Pending] = []
         self._leading = 0
-        #: Held by the group committing.
-        self._turn = threading.Lock()
+        # Groups commit one at a time, in the order they were taken (numbered from 0): the
+        # number of the group whose turn it is, and the number of the next group taken.
+        self._turn = threading.Condition()
+        self._turn_of = self._taken = 0
 
     def write(
         self, party: Party, changes: Sequence[Change], items_: Sequence[Item], now: float
@@ -200,6 +202,7 @@ class Groups:
                     self._queue.remove(pending)
                     group.append(pending)
                     count += len(pending.items)
+            number, self._taken = self._taken, self._taken + 1
         # The engine's pass runs on a snapshot, outside the write lock (in the pass process
         # when there is one). Once this group's turn to commit comes, the next group is taken
         # and its pass made while this one commits; under the lock only what was written
@@ -214,22 +217,26 @@ class Groups:
             failed = error
         marks.append(time.perf_counter())
         waiting: set[int] = set()
+        held = given = False
+
+        def let_go() -> None:
+            nonlocal held, given
+            if held:
+                held, given = False, True
+                with self._turn:
+                    self._turn_of += 1
+                    self._turn.notify_all()
+                marks.append(time.perf_counter())
+
         try:
             if found is None:
                 self._hand_over()
             else:
                 # The turn is let go once the group has committed: the next group commits
                 # while this one's commit is written out to disk.
-                self._turn.acquire()
+                self._take_turn(number)
                 marks.append(time.perf_counter())
                 held = True
-
-                def let_go() -> None:
-                    nonlocal held
-                    if held:
-                        held = False
-                        self._turn.release()
-                        marks.append(time.perf_counter())
 
                 try:
                     waiting = self._put_back(group, found.members)
@@ -249,6 +256,12 @@ class Groups:
         except Exception as error:
             failed = error
         finally:
+            if not given:
+                # A group that does not commit gives its turn to the next one.
+                if not held:
+                    self._take_turn(number)
+                    held = True
+                let_go()
             if failed is not None:
                 # Each request is written again on its own, and meets its own error there.
                 logger.warning(
@@ -262,6 +275,11 @@ class Groups:
             for pending in group[1:]:
                 if id(pending) not in waiting:
                     pending.done.set()
+
+    def _take_turn(self, number: int) -> None:
+        """Wait for the turn of group `number` to commit (the groups before have let theirs go)."""
+        with self._turn:
+            self._turn.wait_for(lambda: self._turn_of == number)
 
     def _put_back(self, group: list[_Pending], members: list[_Pending]) -> set[int]:
         """Put the requests of `group` its pass left out back at the head of the queue, once
@@ -315,8 +333,25 @@ class Groups:
         finds them once the read has ended: SQLite restarts its log only when no reader is in
         it); None when no request is left. `last`: `conn`'s transaction only reads, and ends
         with this read (PostgreSQL ends it in the read's round trip)."""
+        steps = self.read_in_steps(conn, group, last)
+        while True:
+            try:
+                next(steps)
+            except StopIteration as done:
+                found: _Pass | None = done.value
+                return found
+
+    def read_in_steps(
+        self, conn: Connection, group: list[_Pending], last: bool = False
+    ) -> Generator[None, None, _Pass | None]:
+        """`read` as a generator that returns its outcome. On PostgreSQL it pauses once, its
+        statements sent and not yet answered: another pass (on another connection) can be
+        made meanwhile, while PostgreSQL runs them. On SQLite it reads at once."""
         if conn.dialect.name == "postgresql":
-            return self._read_at_once(conn, group, last)
+            return (yield from self._read_at_once(conn, group, last))
+        return self._read_sqlite(conn, group)
+
+    def _read_sqlite(self, conn: Connection, group: list[_Pending]) -> _Pass | None:
         since, agreement_text = driver(conn).execute(_HEAD).fetchone()
         agreement = agreement_of(agreement_text)
         members, replaced = _admitted(group, self._stored_rows(conn, group))
@@ -340,7 +375,9 @@ class Groups:
             int(since), agreement, members, cell_rows, queries, rows, dict(stored), [], replaced
         )
 
-    def _read_at_once(self, conn: Connection, group: list[_Pending], last: bool) -> _Pass | None:
+    def _read_at_once(
+        self, conn: Connection, group: list[_Pending], last: bool
+    ) -> Generator[None, None, _Pass | None]:
         """`read` on PostgreSQL in one round trip: the log's end, the agreement, the group's
         ids already stored and the items filed under the cells of every request, under the
         agreement last seen (read again in the rare case it changed). A request left out
@@ -370,6 +407,8 @@ class Groups:
             PlanIndex(agreement, workers=1).prefile(
                 [item for pending in group for item in pending.items], self.writer.pieces
             )
+            # Paused here by a caller with other work (`read_in_steps`).
+            yield
             since, agreement_text = head.fetchone()
             stored_rows = {
                 (int(party), item_id): (int(pk), int(version), status)

@@ -20,10 +20,12 @@ import multiprocessing
 import os
 import threading
 import time
+from collections import deque
+from collections.abc import Generator
 from concurrent.futures.process import BrokenProcessPool
 from multiprocessing.connection import Connection
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple, cast
 
 from . import collector
 
@@ -33,7 +35,7 @@ if TYPE_CHECKING:
     from .groups import Groups, _Pass, _Pending
     from .parties import Party
 
-__all__ = ["Candidate", "PassProcess"]
+__all__ = ["PASSES_IN_FLIGHT", "Candidate", "PassProcess"]
 
 #: How often the pass process looks whether the server's process is still there, seconds.
 PARENT_CHECK_S = 0.5
@@ -71,10 +73,16 @@ _Request = tuple["Party", list[str], list[int | None], list["Item"], float, int]
 Committed = tuple[int, int, int, int]
 
 
+#: Passes sent to the process before the first is answered, at most, on PostgreSQL (`Groups`'
+#: leaders): the process begins the second while PostgreSQL answers the first's reads.
+PASSES_IN_FLIGHT = 2
+
+
 class PassProcess:
-    """One process that makes the engine's passes of `Groups` on the store at `url`, one at a
-    time, over a pipe of its own (no executor's threads between a request and its answer).
-    It starts with the object; `wait_ready` returns once it is up."""
+    """One process that makes the engine's passes of `Groups` on the store at `url`, over a
+    pipe of its own (no executor's threads between a request and its answer), in the order
+    sent; a pass can be sent before the last is answered. It starts with the object;
+    `wait_ready` returns once it is up."""
 
     def __init__(self, url: str) -> None:
         context = multiprocessing.get_context("spawn")
@@ -84,7 +92,11 @@ class PassProcess:
         )
         self._process.start()
         child.close()
-        self._lock = threading.Lock()
+        # Passes are sent one at a time and answered in the order sent: each caller takes the
+        # answer of its own (a ticket), so that a pass can be sent before the last is answered.
+        self._sending = threading.Lock()
+        self._answers = threading.Condition()
+        self._sent = self._answered = 0
         self._committed: list[Committed] = []
         self._committed_lock = threading.Lock()
 
@@ -110,9 +122,7 @@ class PassProcess:
             )
             for p in group
         ]
-        with self._committed_lock:
-            committed, self._committed = self._committed, []
-        found, members = self._call((requests, committed))
+        found, members = self._call(requests)
         if found is not None:
             found.members = [group[k] for k in members]
             found.rows = {pk: Candidate._make(row) for pk, row in found.rows.items()}
@@ -124,7 +134,7 @@ class PassProcess:
             self._committed += items
 
     def close(self) -> None:
-        with self._lock, contextlib.suppress(OSError):
+        with self._sending, contextlib.suppress(OSError):
             self._conn.send(_STOP)
         self._process.join(5)
         if self._process.is_alive():
@@ -132,15 +142,28 @@ class PassProcess:
             self._process.join()
         self._conn.close()
 
-    def _call(self, requests: tuple[list[_Request], list[Committed]] | None) -> Any:
-        """Send a pass (None: no pass, an answer once ready) and wait for its outcome; an
-        error of the pass is raised here, and `BrokenProcessPool` if the process is gone."""
-        with self._lock:
-            try:
-                self._conn.send(requests)
-                outcome = self._conn.recv()
-            except (EOFError, OSError) as error:
-                raise BrokenProcessPool("the pass process stopped") from error
+    def _call(self, requests: list[_Request] | None) -> Any:
+        """Send a pass (None: no pass, an answer once ready) with the keys of the items
+        committed since the last, and wait for its outcome; an error of the pass is raised
+        here, and `BrokenProcessPool` if the process is gone."""
+        try:
+            with self._sending:
+                message: Any = None
+                if requests is not None:
+                    with self._committed_lock:
+                        message, self._committed = (requests, self._committed), []
+                self._conn.send(message)
+                ticket = self._sent
+                self._sent += 1
+            with self._answers:
+                self._answers.wait_for(lambda: self._answered == ticket)
+                try:
+                    outcome = self._conn.recv()
+                finally:
+                    self._answered += 1
+                    self._answers.notify_all()
+        except (EOFError, OSError) as error:
+            raise BrokenProcessPool("the pass process stopped") from error
         if isinstance(outcome, BaseException):
             raise outcome
         return outcome
@@ -150,27 +173,80 @@ _STOP = "stop"
 
 
 def _serve(conn: Connection, url: str, parent: int) -> None:
-    """The pass process: make each pass sent until told to stop (or the server is gone)."""
+    """The pass process: make each pass sent until told to stop (or the server is gone).
+
+    Passes are answered in the order sent. While the oldest pass waits for PostgreSQL's
+    answers to its reads, the next pass sent (if any) is begun: its reads run on PostgreSQL
+    while this process finishes the one before."""
     # First, so that the threads started here take the same priority.
     raised = _raise_priority()
     _start(url, parent)
+    begun: deque[_Begun] = deque()
+    stopping = False
     while True:
-        try:
-            requests = conn.recv()
-        except EOFError:
-            return
-        if requests == _STOP:
-            return
-        try:
-            outcome: Any = raised if requests is None else _prepare(*requests)
-        except Exception as error:
-            outcome = error
+        if not begun:
+            message = _STOP if stopping else _receive(conn)
+            if message == _STOP:
+                return
+            begun.append(_Begun.of(raised if message is None else message))
+            continue
+        if not stopping and len(begun) == 1 and not begun[0].ready and conn.poll():
+            message = _receive(conn)
+            if message == _STOP:
+                stopping = True
+            else:
+                begun.append(_Begun.of(raised if message is None else message))
+        outcome = begun.popleft().finish()
         try:
             conn.send(outcome)
         except Exception as error:  # an outcome that cannot be sent (not picklable)
             conn.send(RuntimeError(f"the pass's outcome could not be sent: {error!r}"))
         del outcome
         collector.collect_young()
+
+
+def _receive(conn: Connection) -> Any:
+    """The next message from the server (`_STOP` once it is gone)."""
+    try:
+        return conn.recv()
+    except EOFError:
+        return _STOP
+
+
+class _Begun:
+    """A pass begun: its outcome once `finish`ed. `ready`: nothing is left to wait for."""
+
+    def __init__(self, steps: Generator[None, None, Any] | None, outcome: Any = None) -> None:
+        self._steps = steps
+        self._outcome = outcome
+
+    @classmethod
+    def of(cls, message: Any) -> _Begun:
+        """A pass begun from what the server sent (an answer as is, if not a pass)."""
+        if not isinstance(message, tuple):
+            return cls(None, message)
+        steps = _steps(*message)
+        begun = cls(steps)
+        begun._advance()
+        return begun
+
+    @property
+    def ready(self) -> bool:
+        return self._steps is None
+
+    def finish(self) -> Any:
+        while self._steps is not None:
+            self._advance()
+        return self._outcome
+
+    def _advance(self) -> None:
+        assert self._steps is not None
+        try:
+            next(self._steps)
+        except StopIteration as done:
+            self._steps, self._outcome = None, done.value
+        except Exception as error:
+            self._steps, self._outcome = None, error
 
 
 def _raise_priority() -> bool:
@@ -217,6 +293,17 @@ def _exit_with(parent: int) -> None:
 def _prepare(
     requests: list[_Request], committed: list[Committed]
 ) -> tuple[_Pass | None, list[int]]:
+    """The pass over `requests`, made at once."""
+    outcome = _Begun(_steps(requests, committed)).finish()
+    if isinstance(outcome, Exception):
+        raise outcome
+    return cast("tuple[_Pass | None, list[int]]", outcome)
+
+
+def _steps(
+    requests: list[_Request], committed: list[Committed]
+) -> Generator[None, None, tuple[_Pass | None, list[int]]]:
+    """The pass over `requests`, paused while PostgreSQL answers its reads (`read_in_steps`)."""
     from .groups import _Pending
     from .plans import Change
 
@@ -241,7 +328,7 @@ def _prepare(
         for party, ids, versions, items, now, number in requests
     ]
     with _groups.writer.db.reading() as conn:
-        found = _groups.read(conn, group, last=True)
+        found = yield from _groups.read_in_steps(conn, group, last=True)
     if found is None:
         return None, []
     _groups.detect(found)

@@ -85,7 +85,7 @@ class Store:
         """Make the engine's passes over new plans in a process of their own (`passes`). With
         `warm`, this process's cache is warmed (`warm`) while that process starts and warms
         its own; returns how many items were parsed here."""
-        from .passes import PassProcess
+        from .passes import PASSES_IN_FLIGHT, PassProcess
 
         process = PassProcess(self.db.url)
         try:
@@ -97,7 +97,12 @@ class Store:
         except BaseException:
             process.close()
             raise
-        self.writer.groups.process = process
+        groups = self.writer.groups
+        groups.process = process
+        if not self.db.is_sqlite:
+            # The next group's pass is sent while one is made: the process begins it while
+            # PostgreSQL answers the reads of the one before (`passes`).
+            groups.leaders = PASSES_IN_FLIGHT
         return warmed
 
     def close(self) -> None:
