@@ -150,6 +150,14 @@ def serve(
         f"Détente serving {store.db.engine.url.render_as_string()} on http://{host}:{port}",
         flush=True,
     )
+    if store.db.autovacuum_off():
+        print(
+            "warning: PostgreSQL's autovacuum is off: the cell index grows with every new"
+            " version of a plan and its lookups slow down; turn autovacuum on (or VACUUM the"
+            " cells table regularly)",
+            file=sys.stderr,
+            flush=True,
+        )
     if not cycle > 0:
         _fail("--cycle must be a positive number of seconds")
     live = LiveTracks(store)

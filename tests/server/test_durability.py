@@ -18,9 +18,11 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import psycopg
 import pytest
 from sqlalchemy import select
 
+from detente.server.db import Database
 from detente.server.schema import item_versions, items
 from detente.server.store import Store
 
@@ -211,6 +213,26 @@ def _history(store_url: str) -> list[tuple[str, int]]:
     finally:
         store.close()
     return [(str(i), int(v)) for i, v in rows]
+
+
+def test_the_server_warns_when_postgresqls_autovacuum_is_off(
+    store_url: str, servers: Servers
+) -> None:
+    """Unvacuumed, the cell index only grows: the server says so when it starts."""
+    off = False
+    if store_url.startswith("postgresql"):
+        with psycopg.connect(store_url) as conn:
+            setting = conn.execute("SELECT setting FROM pg_settings WHERE name = 'autovacuum'")
+            off = setting.fetchone() == ("off",)
+    database = Database(store_url)
+    try:
+        assert database.autovacuum_off() is off
+    finally:
+        database.dispose()
+    blue = _detente("party", "add", "blue", "--db", store_url).strip().splitlines()[-1]
+    servers.start(blue)
+    warned = "warning: PostgreSQL's autovacuum is off" in servers.log_text()
+    assert warned is off
 
 
 def test_answered_writes_survive_a_kill(store_url: str, servers: Servers) -> None:
