@@ -150,7 +150,8 @@ class _Pass:
 
 class Groups:
     """The queue of groupable requests of one `PlanWriter`: up to `leaders` groups have their
-    pass made at once; a group whose pass is made commits (under the store's write lock).
+    pass made at once; a group whose pass is made commits (under the store's write lock), in
+    the order the groups were taken.
 
     One group commits at a time, and the next group's pass is made while it does: the next
     group is taken only once this one's turn to commit has come. A group never waits behind
