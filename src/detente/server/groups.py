@@ -316,6 +316,8 @@ class Groups:
                 logger.exception("the pass process stopped; passes run in the server's process")
                 process, self.process = self.process, None
                 process.close()
+                # Passes in flight were the process's (it overlaps their reads): one at a time.
+                self.leaders = 1
         with self.writer.db.reading() as conn:
             found = self.read(conn, group, last=True)
         if found is not None:
