@@ -776,6 +776,18 @@ def machine() -> dict[str, Any]:
     return {**strategic.machine(), "date": dt.date.today().isoformat()}
 
 
+#: PostgreSQL's settings that the load's figures depend on most (`docs/server.md`).
+PG_SETTINGS = ("server_version", "shared_buffers", "autovacuum", "max_wal_size")
+
+
+def postgresql_settings(pg_admin: str) -> dict[str, str]:
+    """The server's `PG_SETTINGS`, as it shows them."""
+    import psycopg
+
+    with psycopg.connect(f"{pg_admin}/postgres") as conn:
+        return {name: conn.execute(f"SHOW {name}").fetchone()[0] for name in PG_SETTINGS}
+
+
 def parse_load(text: str) -> tuple[int, float]:
     match = re.fullmatch(r"(\d+)x(\d+(?:\.\d+)?)", text)
     if not match:
@@ -848,6 +860,13 @@ def main(argv: list[str] | None = None) -> int:
         "machine": machine(),
         "command": " ".join(["python -m benchmarks.server_load", *(argv or sys.argv[1:])]),
     }
+    if args.backend == "postgresql":
+        results["postgresql"] = postgresql_settings(args.pg_admin)
+        print(
+            "postgresql: "
+            + ", ".join(f"{name} {value}" for name, value in results["postgresql"].items()),
+            file=sys.stderr,
+        )
     saved = (
         SavedStore(args.reuse, args.backend, args.items, args.seed, args.pg_admin)
         if args.reuse

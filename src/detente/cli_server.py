@@ -158,6 +158,16 @@ def serve(
             file=sys.stderr,
             flush=True,
         )
+    short = store.db.short_buffers()
+    if short is not None:
+        shared, written = (f"{size / 2**20:,.0f} MB" for size in short)
+        print(
+            f"warning: PostgreSQL's shared_buffers ({shared}) is smaller than the tables every"
+            f" write reads and writes ({written}): their pages are read from the kernel a"
+            " system call at a time; raise shared_buffers above their size",
+            file=sys.stderr,
+            flush=True,
+        )
     if not cycle > 0:
         _fail("--cycle must be a positive number of seconds")
     live = LiveTracks(store)

@@ -235,6 +235,30 @@ def test_the_server_warns_when_postgresqls_autovacuum_is_off(
     assert warned is off
 
 
+def test_the_server_warns_when_postgresqls_buffers_are_smaller_than_the_written_tables(
+    store_url: str, servers: Servers
+) -> None:
+    """Buffers that cannot hold the cells and items: the server says so when it starts."""
+    blue = _detente("party", "add", "blue", "--db", store_url).strip().splitlines()[-1]
+    expected = None
+    if store_url.startswith("postgresql"):
+        with psycopg.connect(store_url) as conn:
+            shared, written = conn.execute(
+                "SELECT pg_size_bytes(current_setting('shared_buffers')),"
+                " pg_total_relation_size('cells') + pg_total_relation_size('items')"
+            ).fetchone()
+        assert written > 0
+        expected = (shared, written) if shared < written else None
+    database = Database(store_url)
+    try:
+        assert database.short_buffers() == expected
+    finally:
+        database.dispose()
+    servers.start(blue)
+    warned = "warning: PostgreSQL's shared_buffers" in servers.log_text()
+    assert warned is (expected is not None)
+
+
 def test_answered_writes_survive_a_kill(store_url: str, servers: Servers) -> None:
     blue = _detente("party", "add", "blue", "--db", store_url).strip().splitlines()[-1]
     red = _detente("party", "add", "red", "--db", store_url).strip().splitlines()[-1]
