@@ -52,6 +52,10 @@ def _store(db: str) -> Store:
         raise
 
 
+def _warn(message: str) -> None:
+    print(f"warning: {message}", file=sys.stderr, flush=True)
+
+
 def _fail(message: str) -> None:
     print(f"error: {message}", file=sys.stderr)
     raise typer.Exit(2)
@@ -151,22 +155,18 @@ def serve(
         flush=True,
     )
     if store.db.autovacuum_off():
-        print(
-            "warning: PostgreSQL's autovacuum is off: the cell index grows with every new"
-            " version of a plan and its lookups slow down; turn autovacuum on (or VACUUM the"
-            " cells table regularly)",
-            file=sys.stderr,
-            flush=True,
+        _warn(
+            "PostgreSQL's autovacuum is off: the cell index grows with every new version of a"
+            " plan and its lookups slow down; turn autovacuum on (or VACUUM the cells table"
+            " regularly)"
         )
     short = store.db.short_buffers()
     if short is not None:
         shared, written = (f"{size / 2**20:,.0f} MB" for size in short)
-        print(
-            f"warning: PostgreSQL's shared_buffers ({shared}) is smaller than the tables every"
-            f" write reads and writes ({written}): their pages are read from the kernel a"
-            " system call at a time; raise shared_buffers above their size",
-            file=sys.stderr,
-            flush=True,
+        _warn(
+            f"PostgreSQL's shared_buffers ({shared}) is smaller than the tables every write"
+            f" reads and writes ({written}): their pages are read from the kernel a system call"
+            " at a time; raise shared_buffers above their size"
         )
     if not cycle > 0:
         _fail("--cycle must be a positive number of seconds")
